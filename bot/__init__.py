@@ -1,0 +1,1 @@
+"""Privacy answers bot: cited answers about platforms training AI on user data."""
