@@ -1,0 +1,1 @@
+"""The answer engine: one object every front end calls. (Being written: API first.)"""
