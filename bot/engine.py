@@ -1,1 +1,445 @@
-"""The answer engine: one object every front end calls. (Being written: API first.)"""
+"""The answer engine: understand → retrieve → compose. One object every front end calls.
+
+    engine = Engine.from_settings(settings)
+    answer = await engine.answer(chat_id, text)
+
+It knows nothing of Telegram, Discord or the console. The CPU-bound part (embedding
+the question, searching, composing) runs on one worker thread so an event loop that
+hosts several front ends stays responsive while it works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bot import compose
+from bot.dialogue import ConversationState, ConversationStore, MemoryStore
+from bot.feedback import FeedbackCounter
+from bot.index import SearchIndex, build_search_index, lexical_tokens
+from bot.knowledge import Fact, Knowledge, load_knowledge, quote_in_text
+from bot.models import Answer
+from bot.settings import Settings
+from bot.texts import EXAMPLE_QUESTIONS, INTRO
+from bot.understand import Reader, Understanding
+
+log = logging.getLogger(__name__)
+
+# Topics specific enough that, when a platform has no fact on them, the sources don't say.
+SPECIFIC_TOPICS = {"deletion", "retention", "fines", "licensing", "human-review", "temporary-chat", "minors",
+                   "user-agreement", "ads-sharing", "ads-opt-out", "objection-form", "non-users", "affiliates"}
+
+# Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
+OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Retrieval weights and thresholds, set against tests/eval (see scripts/tune.py notes in README)."""
+
+    lexical_weight: float = 0.12
+    topic_boost: float = 0.06
+    inherited_topic_boost: float = 0.08
+    inherited_platform_boost: float = 0.10
+    region_boost: float = 0.12
+    region_mismatch_penalty: float = 0.08
+    gap_penalty: float = 0.08  # a gap fact wins only when it is clearly the question asked
+    strong_match: float = 0.72  # dense similarity that counts as "this is the question a fact answers"
+    unknown_word_shift: float = 0.88  # below this, dropping unknown words changes what is asked
+    min_fact_score: float = 0.46  # below this no fact answers
+    min_fact_score_no_platform: float = 0.55
+    min_passage_score: float = 0.58
+    passage_margin: float = 0.08  # a passage must beat the best fact by this much to be preferred
+    second_fact_margin: float = 0.06
+    conflict_note_margin: float = 0.10
+    yes_no_similarity: float = 0.72
+
+
+@dataclass
+class Scored:
+    fact: Fact
+    score: float
+    dense: float
+    first_question: float = 0.0
+
+
+@dataclass
+class Turn:
+    """Everything decided about one message, for composing and for the next turn's state."""
+
+    understanding: Understanding
+    platforms: list[str]
+    inherited_platform: str | None
+    topics: list[str]
+    inherited_topic: str | None
+    regions: list[str]
+    ranked: list[Scored] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, knowledge: Knowledge, index: SearchIndex, settings: Settings,
+                 store: ConversationStore | None = None, feedback: FeedbackCounter | None = None,
+                 tuning: Tuning = Tuning()) -> None:
+        self.knowledge = knowledge
+        self.index = index
+        self.settings = settings
+        self.store = store or MemoryStore(settings.conversation_ttl_seconds)
+        self.feedback = feedback or FeedbackCounter()
+        self.tuning = tuning
+        self.reader = Reader(knowledge, index.embedder.known_words())
+        self._facts = knowledge.facts_by_id
+        self._fact_row = {fid: i for i, fid in enumerate(index.fact_order)}
+        self._first_question_row: dict[str, int] = {}
+        for row, fid in enumerate(index.fact_ids):
+            self._first_question_row.setdefault(fid, row)
+        self._platform_topics: dict[str, set[str]] = {}
+        for fact in knowledge.facts:
+            self._platform_topics.setdefault(fact.platform, set()).add(fact.topic)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: ConversationStore | None = None) -> Engine:
+        """Load and validate the knowledge (refusing a broken base), then load or build the index."""
+        knowledge = load_knowledge(settings.knowledge_dir)
+        index = build_search_index(knowledge, settings.index_cache_dir, settings.approximate_index_threshold)
+        log.info("index %s in %.2fs: %d facts, %d passages", "built" if index.built else "loaded from cache",
+                 index.seconds, len(knowledge.facts), len(index.passages))
+        return cls(knowledge, index, settings, store=store)
+
+    # ------------------------------------------------------------ public API
+
+    async def answer(self, chat_id: str, text: str) -> Answer:
+        state = await self.store.get(chat_id)
+        loop = asyncio.get_running_loop()
+        answer, new_state = await loop.run_in_executor(self._worker, self.respond, text, state)
+        if new_state is not None:
+            await self.store.put(chat_id, new_state)
+        return answer
+
+    async def forget(self, chat_id: str) -> bool:
+        return await self.store.delete(chat_id)
+
+    def platform_choices(self) -> list[tuple[str, str]]:
+        return [(pid, term.name or pid) for pid, term in self.knowledge.vocabulary.platforms.items() if pid != "general"]
+
+    async def opt_out(self, chat_id: str, platform_id: str) -> Answer:
+        if platform_id not in dict(self.platform_choices()):
+            return compose.compose_plain(self._covered_platforms_line("I don't know that platform."),
+                                         abstained=True, kind="input_error")
+        name = self.knowledge.vocabulary.platforms[platform_id].name
+        return await self.answer(chat_id, f"How do I opt out of {name} using my data for AI training, on the web and in the app?")
+
+    def sources_summary(self) -> Answer:
+        sources = self.knowledge.sources.values()
+        by_authority: dict[str, int] = {}
+        for s in sources:
+            by_authority[s.authority_label] = by_authority.get(s.authority_label, 0) + 1
+        counts = ", ".join(f"{n} {label}" for label, n in sorted(by_authority.items(), key=lambda kv: -kv[1]))
+        platforms = ", ".join(name for _, name in self.platform_choices())
+        current = compose.human_date(self.knowledge.current_as_of)
+        body = (f"I answer from {len(self.knowledge.facts)} curated facts drawn from {len(self.knowledge.sources)} "
+                f"stored public sources ({counts}). They cover {platforms}. The newest dated source is from "
+                f"{current}; some help pages carry no date. Where sources disagree I say which is more "
+                "authoritative: official pages first, then regulators, news and law firms, advocacy groups, "
+                "and blogs last. The official LinkedIn AI FAQ itself was not among the stored pages, so its "
+                "wording comes from verbatim quotes in other sources.")
+        return compose.compose_plain(body, abstained=False, kind="sources")
+
+    async def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+        await self.store.close()
+
+    # ------------------------------------------------------------ one message
+
+    def respond(self, raw_text: str, state: ConversationState | None) -> tuple[Answer, ConversationState | None]:
+        """Answer one message given the chat's state; returns the answer and the state to keep."""
+        if not isinstance(raw_text, str):
+            raw_text = ""
+        if len(raw_text) > self.settings.max_question_chars:
+            return compose.compose_plain(
+                f"That message is too long for me (over {self.settings.max_question_chars:,} characters). "
+                "Please ask one question in a sentence or two.", abstained=True, kind="input_error"), state
+        understanding = self.reader.read(raw_text)
+        if not understanding.text or not any(ch.isalnum() for ch in understanding.text):
+            return compose.compose_plain("Please type a question — for example: " + EXAMPLE_QUESTIONS[0],
+                                         abstained=True, kind="input_error"), state
+        if understanding.foreign and not understanding.platforms:
+            return compose.compose_plain(
+                "I can only answer questions in English for now. Please ask in English — for example: "
+                + EXAMPLE_QUESTIONS[0], abstained=True, kind="language"), state
+        if understanding.is_greeting:
+            return compose.compose_plain(f"Hello! {INTRO}\n\nFor example: {EXAMPLE_QUESTIONS[0]}",
+                                         abstained=True, kind="smalltalk"), state
+        if understanding.asks_where_from and not understanding.platforms:
+            return compose.compose_where_from(state.citations if state else []), state
+        if understanding.uncovered_platforms:
+            names = " and ".join(understanding.uncovered_platforms)
+            return compose.compose_plain(self._covered_platforms_line(
+                f"My sources don't cover {names}, so I can't tell you whether or how it uses your data for AI "
+                "training."), abstained=True, kind="gap"), state
+
+        turn = self._understand_turn(understanding, state)
+        answer = self._decide(turn)
+        return answer, self._next_state(turn, answer, state)
+
+    # ------------------------------------------------------------ understanding in context
+
+    def _understand_turn(self, u: Understanding, state: ConversationState | None) -> Turn:
+        inherited_platform = None
+        platforms = list(u.platforms)
+        if not platforms and state and state.platform:
+            inherited_platform = state.platform
+        topics = list(u.topics)
+        inherited_topic = None
+        if state and state.topic and not topics:
+            # "Is the UK one of them?", "And LinkedIn?": keep talking about the same thing. A question
+            # naming a platform inherits the topic only when it is a bare follow-up ("What about Facebook?").
+            if not platforms or u.looks_like_follow_up:
+                inherited_topic = state.topic
+        if inherited_topic in OPT_OUT_TOPICS and "ads-sharing" in topics:
+            topics.insert(0, "ads-opt-out")  # "and for ads?" after opt-out steps: the ads opt-out steps
+        if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
+            inherited_topic = None
+        regions = list(u.regions)
+        if not regions and state and state.region and inherited_topic == "regions":
+            regions = [state.region]
+        return Turn(u, platforms, inherited_platform, topics, inherited_topic, regions)
+
+    def _query_text(self, turn: Turn) -> str:
+        """The text searched: the question, plus the platform a follow-up inherits ("what about on my phone?").
+
+        The inherited topic is not added to the text: it would drown a short follow-up; it boosts instead.
+        """
+        context = []
+        if turn.inherited_platform:
+            context.append(self.knowledge.vocabulary.platforms[turn.inherited_platform].name or "")
+        return " ".join([*context, turn.understanding.search_text])
+
+    def _rank(self, turn: Turn, query_vector: np.ndarray, query_text: str) -> list[Scored]:
+        t = self.tuning
+        index = self.index
+        k = min(index.fact_vectors.ntotal, 2048)
+        scores, rows = index.fact_vectors.search(query_vector, k)
+        dense: dict[str, float] = {}
+        first_question: dict[str, float] = {}
+        for score, row in zip(scores[0], rows[0]):
+            if row < 0:
+                continue
+            fid = index.fact_ids[row]
+            if score > dense.get(fid, -1.0):
+                dense[fid] = float(score)
+            if self._first_question_row[fid] == row:
+                first_question[fid] = float(score)
+        lexical = index.fact_lexical.scores(query_text)
+        top_lexical = float(lexical.max()) if lexical.size else 0.0
+        explicit = set(turn.platforms)
+        wants_comparison = "comparison" in turn.topics or len(explicit) >= 2
+        ranked = []
+        for fid, d in dense.items():
+            fact = self._facts[fid]
+            if explicit and fact.platform not in explicit and not (fact.platform == "general" and wants_comparison):
+                continue
+            score = d
+            if top_lexical > 0:
+                score += t.lexical_weight * float(lexical[self._fact_row[fid]]) / top_lexical
+            if turn.inherited_platform and fact.platform == turn.inherited_platform:
+                score += t.inherited_platform_boost
+            if fact.topic in turn.topics:
+                score += t.topic_boost * (1.5 if fact.topic == turn.topics[0] else 1.0)
+            elif turn.inherited_topic and fact.topic == turn.inherited_topic:
+                score += t.inherited_topic_boost
+            score += self._region_adjustment(fact, turn.regions)
+            if fact.kind == "gap":
+                score -= t.gap_penalty
+            ranked.append(Scored(fact, score, d, first_question.get(fid, 0.0)))
+        ranked.sort(key=lambda s: s.score, reverse=True)
+        return ranked
+
+    def _region_adjustment(self, fact: Fact, regions: list[str]) -> float:
+        if not regions:
+            return 0.0
+        wanted = set(regions)
+        if "eu" in wanted:
+            wanted.add("eea")  # the EU is inside the EEA: an EEA fact answers an EU question
+        if wanted & set(fact.regions):
+            return self.tuning.region_boost
+        if "global" in fact.regions:
+            return 0.0
+        return -self.tuning.region_mismatch_penalty
+
+    # ------------------------------------------------------------ deciding what to say
+
+    def _decide(self, turn: Turn) -> Answer:
+        t = self.tuning
+        u = turn.understanding
+        query_text = self._query_text(turn)
+        vector = self.index.embedder.embed_one(query_text)
+        turn.ranked = ranked = self._rank(turn, vector, query_text)
+        platform = (turn.platforms[0] if turn.platforms else turn.inherited_platform)
+        best = ranked[0] if ranked else None
+        passage = self._best_passage(vector, query_text, turn)
+
+        if best is None or not self._is_on_subject(turn, best, vector, query_text):
+            return self._cannot_answer(turn, turn.platforms[0] if turn.platforms else None)
+        missing_topic = self._topic_platform_lacks(turn, platform, best)
+        if missing_topic:
+            return self._cannot_answer(turn, platform, missing_topic)
+
+        threshold = t.min_fact_score if (platform or turn.topics) else t.min_fact_score_no_platform
+        fact_ok = best.score >= threshold
+        passage_ok = passage is not None and passage[2] >= t.min_passage_score and bool(platform)
+        if passage_ok and (not fact_ok or passage[2] > best.score + t.passage_margin):
+            source_id, quote, score = passage
+            return compose.compose_passage(self.knowledge, self.knowledge.sources[source_id], quote,
+                                           platform=platform, confidence=score)
+        if not fact_ok:
+            return self._cannot_answer(turn, platform)
+
+        if u.uncovered_countries and (best.fact.topic == "regions" or "global" not in best.fact.regions):
+            country = u.uncovered_countries[0]
+            return compose.compose_facts(
+                self.knowledge, [best.fact], lead=f"My sources don't say anything specific about {country}. "
+                                                   "What they do say: ",
+                confidence=best.score, abstained=True, kind="gap")
+
+        facts = [best.fact]
+        second = self._second_fact(turn, ranked)
+        if second:
+            facts.append(second)
+        notes = self._conflict_notes(ranked, facts)
+        return compose.compose_facts(self.knowledge, facts, lead=self._yes_no_lead(u, best), notes=notes,
+                                     confidence=best.score)
+
+    def _is_on_subject(self, turn: Turn, best: Scored, vector: np.ndarray, query_text: str) -> bool:
+        """Is this a question about data, AI or privacy that the knowledge could answer at all?"""
+        u = turn.understanding
+        anchored = (u.relevant or bool(turn.regions) or bool(u.topics and turn.inherited_platform)
+                    or bool(u.platforms and turn.inherited_topic) or best.dense >= self.tuning.strong_match)
+        if not anchored:
+            return False  # "Who founded LinkedIn?", "a recipe for lasagne" after a LinkedIn question
+        if u.unknown_words:
+            # "Can the police read my LinkedIn messages?": if dropping the words no source uses changes
+            # the question's meaning, the question is about something the sources don't cover.
+            unknown = set(u.unknown_words)
+            reduced = " ".join(w for w in query_text.split() if w.strip("?,.!:;'\"").lower() not in unknown)
+            if float(vector[0] @ self.index.embedder.embed_one(reduced)[0]) < self.tuning.unknown_word_shift:
+                return False
+        return True
+
+    def _topic_platform_lacks(self, turn: Turn, platform: str | None, best: Scored) -> str | None:
+        """A specific topic asked about that the platform has no fact on ("delete my Facebook account")."""
+        if not platform or best.fact.topic in turn.topics:
+            return None
+        asked = [t for t in turn.understanding.topics if t in SPECIFIC_TOPICS]
+        have = self._platform_topics.get(platform, set())
+        if asked and not any(t in have for t in asked):
+            return asked[0]
+        return None
+
+    def _second_fact(self, turn: Turn, ranked: list[Scored]) -> Fact | None:
+        """A second fact when the question asks about two topics and the first fact covers only one."""
+        best = ranked[0]
+        if len(turn.topics) < 2 or best.fact.kind == "gap":
+            return None
+        for candidate in ranked[1:6]:
+            fact = candidate.fact
+            if (fact.topic in turn.topics and fact.topic != best.fact.topic and fact.platform == best.fact.platform
+                    and fact.kind == "fact" and candidate.score >= best.score - self.tuning.second_fact_margin * 2):
+                return fact
+        return None
+
+    def _conflict_notes(self, ranked: list[Scored], chosen: list[Fact]) -> list[Fact]:
+        """Where sources disagree on what was asked, say so: the best close conflict fact, once."""
+        main = chosen[0]
+        if main.kind != "fact":
+            return []
+        for candidate in ranked[1:8]:
+            fact = candidate.fact
+            if (fact.kind == "conflict" and fact.platform == main.platform and fact.topic == main.topic
+                    and candidate.score >= ranked[0].score - self.tuning.conflict_note_margin):
+                return [fact]
+        return []
+
+    def _yes_no_lead(self, u: Understanding, best: Scored) -> str:
+        fact = best.fact
+        if not (u.is_yes_no and fact.yes_no and best.first_question >= self.tuning.yes_no_similarity):
+            return ""
+        answer_is_yes = fact.yes_no == "yes"
+        from bot.understand import POLARITY_FLIPS
+        if u.polarity_flipped != bool(POLARITY_FLIPS.search(fact.questions[0])):
+            answer_is_yes = not answer_is_yes
+        return "Yes. " if answer_is_yes else "No. "
+
+    def _best_passage(self, vector: np.ndarray, query_text: str, turn: Turn) -> tuple[str, str, float] | None:
+        index = self.index
+        k = min(index.passage_vectors.ntotal, 16)
+        if k == 0:
+            return None
+        scores, rows = index.passage_vectors.search(vector, k)
+        wanted_platforms = set(turn.platforms) or ({turn.inherited_platform} if turn.inherited_platform else set())
+        for score, row in zip(scores[0], rows[0]):
+            if row < 0:
+                continue
+            passage = index.passages[row]
+            source = self.knowledge.sources[passage.source_id]
+            if wanted_platforms and not wanted_platforms & set(source.platforms):
+                continue
+            quote = self._quotable_sentence(passage.text, query_text, source.text)
+            if quote:
+                return passage.source_id, quote, float(score)
+        return None
+
+    @staticmethod
+    def _quotable_sentence(passage: str, query_text: str, source_text: str) -> str | None:
+        """The sentence of the passage that shares most words with the question, if it is verbatim."""
+        wanted = set(lexical_tokens(query_text))
+        sentences = [s.strip() for s in compose_sentences(passage) if len(s.split()) >= 5]
+        sentences.sort(key=lambda s: len(wanted & set(lexical_tokens(s))), reverse=True)
+        for sentence in sentences[:3]:
+            if quote_in_text(sentence, source_text):
+                return sentence
+        return None
+
+    def _cannot_answer(self, turn: Turn, platform: str | None, topic: str | None = None) -> Answer:
+        vocabulary = self.knowledge.vocabulary
+        if platform and platform != "general":
+            name = vocabulary.platforms[platform].name
+            about = f" about {vocabulary.topics[topic].label} for {name}" if topic else ""
+            body = self._covered_platforms_line(
+                f"My sources don't say anything{about}, so I can't answer that reliably. What they cover for "
+                f"{name} is how it uses people's data to train AI: what data, where, how to opt out, and what "
+                "regulators said.")
+            return compose.compose_plain(body, abstained=True, kind="gap", platform=platform)
+        return compose.compose_plain(self._covered_platforms_line(
+            "I can't answer that: it is outside what my sources cover."), abstained=True, kind="out_of_scope")
+
+    def _covered_platforms_line(self, opening: str) -> str:
+        names = ", ".join(name for _, name in self.platform_choices())
+        return (f"{opening} I answer questions about how platforms use people's data to train AI — {names} — "
+                f"for example: \"{EXAMPLE_QUESTIONS[0]}\"")
+
+    def _next_state(self, turn: Turn, answer: Answer, previous: ConversationState | None) -> ConversationState:
+        state = previous.model_copy(deep=True) if previous else ConversationState()
+        if answer.kind in {"answer", "conflict", "gap", "passage"}:
+            platform = answer.platform if answer.platform and answer.platform != "general" else None
+            state.platform = platform or (turn.platforms[0] if turn.platforms else state.platform)
+            if answer.topic:
+                state.topic = answer.topic
+            if turn.regions:
+                state.region = turn.regions[0]
+            if answer.citations:
+                state.citations = answer.citations
+                state.fact_ids = answer.fact_ids
+        state.updated_at = time.monotonic()
+        return state
+
+
+def compose_sentences(text: str) -> list[str]:
+    import re
+
+    return re.split(r"(?<=[.!?])\s+(?=[A-Z\"“'])", text)

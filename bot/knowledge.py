@@ -125,6 +125,7 @@ class Vocabulary(BaseModel):
     regions: dict[str, NamedTerm]
     uncovered_countries: dict[str, list[str]]
     topics: dict[str, NamedTerm]
+    relevance_words: list[str] = []
     terms: dict[str, list[str]]
 
 

@@ -1,0 +1,63 @@
+"""`python -m bot chat`: an interactive console chat, the embedded default (no token, no server)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from bot.engine import Engine
+from bot.render.plain import render
+from bot.texts import FORGET_CONFIRMATION, FORGET_NOTHING, help_text, privacy_text, start_text
+
+CHAT_ID = "console"
+PROMPT = "you> "
+
+
+async def _reply(engine: Engine, line: str) -> str | None:
+    command, _, argument = line.strip().partition(" ")
+    command = command.lower()
+    if command in {"/quit", "/exit"}:
+        return None
+    if command == "/help":
+        return help_text()
+    if command == "/start":
+        return start_text()
+    if command == "/privacy":
+        return privacy_text(engine.settings.conversation_ttl_seconds // 60)
+    if command == "/sources":
+        return render(engine.sources_summary())
+    if command == "/forget":
+        return FORGET_CONFIRMATION if await engine.forget(CHAT_ID) else FORGET_NOTHING
+    if command == "/optout":
+        choices = dict(engine.platform_choices())
+        wanted = argument.strip().lower()
+        platform = next((pid for pid, name in choices.items() if wanted in (pid, name.lower().split(" ")[0])), None)
+        if platform is None:
+            return "Which platform? One of: " + ", ".join(choices) + "  (e.g. /optout linkedin)"
+        return render(await engine.opt_out(CHAT_ID, platform))
+    return render(await engine.answer(CHAT_ID, line))
+
+
+async def _chat(engine: Engine) -> None:
+    interactive = sys.stdin.isatty()
+    print(start_text() + "\n\nType /help for commands, /quit to leave.\n", flush=True)
+    loop = asyncio.get_running_loop()
+    while True:
+        if interactive:
+            print(PROMPT, end="", flush=True)
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        if not line.strip():
+            continue
+        reply = await _reply(engine, line.rstrip("\n"))
+        if reply is None:
+            break
+        print(f"\nbot> {reply}\n", flush=True)
+
+
+def run(engine: Engine) -> None:
+    try:
+        asyncio.run(_chat(engine))
+    except KeyboardInterrupt:
+        print()
