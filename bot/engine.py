@@ -34,6 +34,12 @@ log = logging.getLogger(__name__)
 SPECIFIC_TOPICS = {"deletion", "retention", "fines", "licensing", "human-review", "temporary-chat", "minors",
                    "user-agreement", "ads-sharing", "ads-opt-out", "objection-form", "non-users", "affiliates"}
 
+# Topics whose words alone show a question is on subject ("Is LinkedIn the only company doing this?").
+# Left out: topics signalled by everyday words ("how do I", "when", "where", "link", "app", "password").
+ANCHORING_TOPICS = {"comparison", "objection-form", "legal-basis", "regulators", "fines", "criticism", "licensing",
+                    "minors", "temporary-chat", "human-review", "ads-sharing", "ads-opt-out", "user-agreement",
+                    "non-users", "affiliates", "retroactivity", "default-setting", "setting-scope"}
+
 # Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
 OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
 
@@ -48,7 +54,9 @@ class Tuning:
     inherited_platform_boost: float = 0.10
     region_boost: float = 0.12
     region_mismatch_penalty: float = 0.08
-    gap_penalty: float = 0.08  # a gap fact wins only when it is clearly the question asked
+    gap_penalty: float = 0.03  # a gap fact wins only when it is clearly the question asked
+    conflict_penalty: float = 0.03
+    comparison_boost: float = 0.10
     strong_match: float = 0.72  # dense similarity that counts as "this is the question a fact answers"
     unknown_word_shift: float = 0.88  # below this, dropping unknown words changes what is asked
     min_fact_score: float = 0.46  # below this no fact answers
@@ -78,6 +86,7 @@ class Turn:
     topics: list[str]
     inherited_topic: str | None
     regions: list[str]
+    previous_fact: str | None = None
     ranked: list[Scored] = field(default_factory=list)
 
 
@@ -201,14 +210,16 @@ class Engine:
             # naming a platform inherits the topic only when it is a bare follow-up ("What about Facebook?").
             if not platforms or u.looks_like_follow_up:
                 inherited_topic = state.topic
-        if inherited_topic in OPT_OUT_TOPICS and "ads-sharing" in topics:
+        previous_topic = state.topic if state else None
+        if previous_topic in OPT_OUT_TOPICS and "ads-sharing" in topics and "ads-opt-out" not in topics:
             topics.insert(0, "ads-opt-out")  # "and for ads?" after opt-out steps: the ads opt-out steps
         if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
             inherited_topic = None
         regions = list(u.regions)
         if not regions and state and state.region and inherited_topic == "regions":
             regions = [state.region]
-        return Turn(u, platforms, inherited_platform, topics, inherited_topic, regions)
+        previous_fact = next((f for f in state.fact_ids if f in self._facts), None) if state else None
+        return Turn(u, platforms, inherited_platform, topics, inherited_topic, regions, previous_fact)
 
     def _query_text(self, turn: Turn) -> str:
         """The text searched: the question, plus the platform a follow-up inherits ("what about on my phone?").
@@ -218,7 +229,11 @@ class Engine:
         context = []
         if turn.inherited_platform:
             context.append(self.knowledge.vocabulary.platforms[turn.inherited_platform].name or "")
-        return " ".join([*context, turn.understanding.search_text])
+        if turn.platforms and turn.inherited_topic and turn.previous_fact:
+            # "What about Facebook?" after "Are my LinkedIn DMs used?": ask the same question of Facebook.
+            context.append(self.reader.without_platforms(self._facts[turn.previous_fact].questions[0]))
+        return " ".join([turn.understanding.search_text, *context]) if turn.platforms else \
+            " ".join([*context, turn.understanding.search_text])
 
     def _rank(self, turn: Turn, query_vector: np.ndarray, query_text: str) -> list[Scored]:
         t = self.tuning
@@ -251,11 +266,16 @@ class Engine:
                 score += t.inherited_platform_boost
             if fact.topic in turn.topics:
                 score += t.topic_boost * (1.5 if fact.topic == turn.topics[0] else 1.0)
+                if fact.platform == "general":
+                    score += t.comparison_boost  # "Is LinkedIn the only one?" asks about everyone else
             elif turn.inherited_topic and fact.topic == turn.inherited_topic:
-                score += t.inherited_topic_boost
+                # A bare follow-up ("What about Facebook?") carries no topic words of its own.
+                score += t.inherited_topic_boost * (2 if turn.understanding.looks_like_follow_up else 1)
             score += self._region_adjustment(fact, turn.regions)
             if fact.kind == "gap":
                 score -= t.gap_penalty
+            elif fact.kind == "conflict":
+                score -= t.conflict_penalty  # on a near tie the plain fact leads and the conflict follows as a note
             ranked.append(Scored(fact, score, d, first_question.get(fid, 0.0)))
         ranked.sort(key=lambda s: s.score, reverse=True)
         return ranked
@@ -319,15 +339,20 @@ class Engine:
         """Is this a question about data, AI or privacy that the knowledge could answer at all?"""
         u = turn.understanding
         anchored = (u.relevant or bool(turn.regions) or bool(u.topics and turn.inherited_platform)
+                    or bool(set(u.topics) & ANCHORING_TOPICS)
                     or bool(u.platforms and turn.inherited_topic) or best.dense >= self.tuning.strong_match)
         if not anchored:
             return False  # "Who founded LinkedIn?", "a recipe for lasagne" after a LinkedIn question
         if u.unknown_words:
+            # "Who founded LinkedIn?": most of what is asked is something no source mentions.
+            if len(u.unknown_words) * 2 >= max(1, len(u.content_words)):
+                return False
             # "Can the police read my LinkedIn messages?": if dropping the words no source uses changes
             # the question's meaning, the question is about something the sources don't cover.
             unknown = set(u.unknown_words)
-            reduced = " ".join(w for w in query_text.split() if w.strip("?,.!:;'\"").lower() not in unknown)
-            if float(vector[0] @ self.index.embedder.embed_one(reduced)[0]) < self.tuning.unknown_word_shift:
+            reduced = " ".join(w for w in u.corrected.split() if w.strip("?,.!:;'\"").lower() not in unknown)
+            original = vector if query_text == u.corrected else self.index.embedder.embed_one(u.corrected)
+            if float(original[0] @ self.index.embedder.embed_one(reduced)[0]) < self.tuning.unknown_word_shift:
                 return False
         return True
 

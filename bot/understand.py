@@ -24,6 +24,21 @@ _KEEP = {"\n", "\t"}
 _WORD = re.compile(r"[a-z0-9][a-z0-9'’.-]*[a-z0-9]|[a-z0-9]", re.IGNORECASE)
 
 
+_MARKUP = [
+    (re.compile(r"<[^>]{0,200}>"), " "),  # HTML tags: <b>, <script>, </a>
+    (re.compile(r"\[([^\]]{0,200})\]\([^)]{0,500}\)"), r"\1"),  # Markdown links: keep the words
+    (re.compile(r"(?i)\b(?:https?|javascript|data):\S*"), " "),  # URLs and script URLs
+    (re.compile(r"[*_`~|>#]+"), " "),  # Markdown emphasis, code, quotes, headings
+]
+
+
+def strip_markup(text: str) -> str:
+    """What a question says once HTML and Markdown decoration is removed (it is never echoed anyway)."""
+    for pattern, replacement in _MARKUP:
+        text = pattern.sub(replacement, text)
+    return " ".join(text.split())
+
+
 def clean_text(text: str) -> str:
     """NFKC-normalise, drop control/bidi/invisible characters, collapse whitespace."""
     text = unicodedata.normalize("NFKC", text)
@@ -90,6 +105,7 @@ class Understanding:
     expansions: list[str] = field(default_factory=list)
     relevant: bool = False  # mentions data, AI or privacy at all
     unknown_words: list[str] = field(default_factory=list)  # words no source or fact ever uses
+    content_words: list[str] = field(default_factory=list)  # words that carry the question, platforms aside
     asks_where_from: bool = False
     is_greeting: bool = False
     looks_like_follow_up: bool = False
@@ -137,6 +153,7 @@ class Reader:
 
     def __init__(self, knowledge: Knowledge, known_words: frozenset[str] = frozenset()) -> None:
         vocabulary = knowledge.vocabulary
+        self._vocabulary = vocabulary
         self._platforms = _Matcher({k: v for k, v in vocabulary.platforms.items()})
         self._uncovered_platforms = _Matcher(vocabulary.uncovered_platforms)
         self._regions = _Matcher({k: v for k, v in vocabulary.regions.items()})
@@ -190,6 +207,22 @@ class Reader:
     def correct_text(self, text: str) -> str:
         return _WORD.sub(lambda m: self._correct(m.group(0)), text.lower())
 
+    def _content_words(self, corrected: str) -> list[str]:
+        platform_words = self._platform_words
+        return [w for w in _WORD.findall(corrected)
+                if len(w) >= 3 and w.isalpha() and w not in ENGLISH_FUNCTION_WORDS and w not in _FILLER_WORDS
+                and w not in platform_words]
+
+    @cached_property
+    def _platform_words(self) -> frozenset[str]:
+        return frozenset(w for term in self._vocabulary.platforms.values() for a in term.aliases
+                         for w in _WORD.findall(a.lower()))
+
+    def without_platforms(self, text: str) -> str:
+        """A question with its platform names taken out, to ask it again of another platform."""
+        return " ".join(w for w in text.split() if w.strip("?,.!:;'\"").lower().removesuffix("'s")
+                        not in self._platform_words)
+
     def _unknown_words(self, corrected: str) -> list[str]:
         """Content words that appear nowhere in the knowledge: the question may be about something else."""
         return [w for w in _WORD.findall(corrected)
@@ -197,7 +230,7 @@ class Reader:
                 and w not in _FILLER_WORDS]
 
     def read(self, raw: str) -> Understanding:
-        text = clean_text(raw)
+        text = strip_markup(clean_text(raw))
         corrected = self.correct_text(text)
         words = [w.lower() for w in _WORD.findall(text)]
         english = sum(w in ENGLISH_FUNCTION_WORDS for w in words)
@@ -215,6 +248,7 @@ class Reader:
             topics=self._topics.find(corrected),
             relevant=bool(self._relevance.find(corrected)),
             unknown_words=self._unknown_words(corrected),
+            content_words=self._content_words(corrected),
             expansions=[target for target, rule in self._terms if rule.search(corrected)],
             asks_where_from=bool(WHERE_FROM.search(text)),
             is_greeting=bool(GREETING.match(text)),
