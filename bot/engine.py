@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from bot.knowledge import Fact, Knowledge, load_knowledge, quote_in_text
 from bot.models import Answer
 from bot.settings import Settings
 from bot.texts import EXAMPLE_QUESTIONS, INTRO
-from bot.understand import Reader, Understanding
+from bot.understand import POLARITY_FLIPS, Reader, Understanding
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ ANCHORING_TOPICS = {"comparison", "objection-form", "legal-basis", "regulators",
                     "minors", "temporary-chat", "human-review", "ads-sharing", "ads-opt-out", "user-agreement",
                     "non-users", "affiliates", "retroactivity", "default-setting", "setting-scope"}
 
+# "LinkedIn and Meta", "ChatGPT or Claude", "both": a question about several platforms at once.
+COORDINATION = re.compile(r"\b(and|or|both|vs|versus|compared?|each)\b|,", re.IGNORECASE)
+
 # Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
 OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
 
@@ -49,12 +53,12 @@ class Tuning:
     """Retrieval weights and thresholds, set against tests/eval (see scripts/tune.py notes in README)."""
 
     lexical_weight: float = 0.12
-    topic_boost: float = 0.06
+    topic_boost: float = 0.08
     inherited_topic_boost: float = 0.08
     inherited_platform_boost: float = 0.10
     region_boost: float = 0.12
     region_mismatch_penalty: float = 0.08
-    gap_penalty: float = 0.03  # a gap fact wins only when it is clearly the question asked
+    gap_penalty: float = 0.0  # gap facts' questions are written to be specific to the gap
     conflict_penalty: float = 0.03
     comparison_boost: float = 0.10
     strong_match: float = 0.72  # dense similarity that counts as "this is the question a fact answers"
@@ -177,10 +181,10 @@ class Engine:
         if not understanding.text or not any(ch.isalnum() for ch in understanding.text):
             return compose.compose_plain("Please type a question — for example: " + EXAMPLE_QUESTIONS[0],
                                          abstained=True, kind="input_error"), state
+        language_note = ("I can only answer questions in English for now. Please ask in English — for example: "
+                         + EXAMPLE_QUESTIONS[0])
         if understanding.foreign and not understanding.platforms:
-            return compose.compose_plain(
-                "I can only answer questions in English for now. Please ask in English — for example: "
-                + EXAMPLE_QUESTIONS[0], abstained=True, kind="language"), state
+            return compose.compose_plain(language_note, abstained=True, kind="language"), state
         if understanding.is_greeting:
             return compose.compose_plain(f"Hello! {INTRO}\n\nFor example: {EXAMPLE_QUESTIONS[0]}",
                                          abstained=True, kind="smalltalk"), state
@@ -194,6 +198,12 @@ class Engine:
 
         turn = self._understand_turn(understanding, state)
         answer = self._decide(turn)
+        if understanding.foreign:
+            # A platform name was recognised in another language: answer only when confident, and say why English.
+            if answer.abstained:
+                return compose.compose_plain(language_note, abstained=True, kind="language"), state
+            note = "I can only answer in English; here is what I found for the platform you named.\n\n"
+            answer = answer.model_copy(update={"body": note + answer.body, "text": note + answer.text})
         return answer, self._next_state(turn, answer, state)
 
     # ------------------------------------------------------------ understanding in context
@@ -211,8 +221,10 @@ class Engine:
             if not platforms or u.looks_like_follow_up:
                 inherited_topic = state.topic
         previous_topic = state.topic if state else None
-        if previous_topic in OPT_OUT_TOPICS and "ads-sharing" in topics and "ads-opt-out" not in topics:
-            topics.insert(0, "ads-opt-out")  # "and for ads?" after opt-out steps: the ads opt-out steps
+        wants_to_stop = previous_topic in OPT_OUT_TOPICS or "opt-out-web" in topics
+        if wants_to_stop and "ads-sharing" in topics and "ads-opt-out" not in topics:
+            # "and for ads?" after opt-out steps, or "how do I stop the ads thing?": the ads opt-out steps
+            topics.insert(0, "ads-opt-out")
         if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
             inherited_topic = None
         regions = list(u.regions)
@@ -229,8 +241,11 @@ class Engine:
         context = []
         if turn.inherited_platform:
             context.append(self.knowledge.vocabulary.platforms[turn.inherited_platform].name or "")
-        if turn.platforms and turn.inherited_topic and turn.previous_fact:
-            # "What about Facebook?" after "Are my LinkedIn DMs used?": ask the same question of Facebook.
+        u = turn.understanding
+        bare = len(u.content_words) <= 2 and not turn.regions and not u.topics
+        if turn.inherited_topic and turn.previous_fact and (turn.platforms or bare):
+            # "What about Facebook?" after "Are my LinkedIn DMs used?": ask the same question of Facebook;
+            # "and if I don't?": a follow-up with no words of its own leans on the question before.
             context.append(self.reader.without_platforms(self._facts[turn.previous_fact].questions[0]))
         return " ".join([turn.understanding.search_text, *context]) if turn.platforms else \
             " ".join([*context, turn.understanding.search_text])
@@ -269,8 +284,9 @@ class Engine:
                 if fact.platform == "general":
                     score += t.comparison_boost  # "Is LinkedIn the only one?" asks about everyone else
             elif turn.inherited_topic and fact.topic == turn.inherited_topic:
-                # A bare follow-up ("What about Facebook?") carries no topic words of its own.
-                score += t.inherited_topic_boost * (2 if turn.understanding.looks_like_follow_up else 1)
+                # A bare follow-up ("What about Facebook?") carries no topic or region words of its own.
+                bare = turn.understanding.looks_like_follow_up and not turn.regions
+                score += t.inherited_topic_boost * (2 if bare else 1)
             score += self._region_adjustment(fact, turn.regions)
             if fact.kind == "gap":
                 score -= t.gap_penalty
@@ -321,14 +337,18 @@ class Engine:
             return self._cannot_answer(turn, platform)
 
         if u.uncovered_countries and (best.fact.topic == "regions" or "global" not in best.fact.regions):
+            # No source names this country: say so, then what the sources say about everywhere else.
             country = u.uncovered_countries[0]
+            elsewhere = next((s.fact for s in ranked if s.fact.platform == best.fact.platform
+                              and s.fact.topic == "regions" and s.fact.kind == "fact" and "global" in s.fact.regions),
+                             best.fact)
             return compose.compose_facts(
-                self.knowledge, [best.fact], lead=f"My sources don't say anything specific about {country}. "
-                                                   "What they do say: ",
+                self.knowledge, [elsewhere], lead=f"My sources don't say anything specific about {country}. "
+                                                  "What they do say: ",
                 confidence=best.score, abstained=True, kind="gap")
 
-        facts = [best.fact]
-        second = self._second_fact(turn, ranked)
+        facts = self._one_fact_per_platform(turn, ranked, threshold) or [best.fact]
+        second = self._second_fact(turn, ranked) if len(facts) == 1 else None
         if second:
             facts.append(second)
         notes = self._conflict_notes(ranked, facts)
@@ -366,6 +386,27 @@ class Engine:
             return asked[0]
         return None
 
+    def _one_fact_per_platform(self, turn: Turn, ranked: list[Scored], threshold: float) -> list[Fact]:
+        """"Do LinkedIn and Meta both ...?": the best fact for each platform named (unless a comparison fact leads)."""
+        if (len(turn.platforms) < 2 or ranked[0].fact.platform == "general"
+                or not COORDINATION.search(turn.understanding.text)):
+            return []
+        # "Does LinkedIn share my data with Microsoft?" or "Reddit's deal with Google": one fact covers both.
+        top_answer = ranked[0].fact.answer.lower()
+        others = [p for p in turn.platforms if p != ranked[0].fact.platform]
+        if all(any(alias in top_answer for alias in self._platform_names(p)) for p in others):
+            return []
+        chosen = []
+        for platform in turn.platforms[:3]:
+            best = next((s for s in ranked if s.fact.platform == platform and s.fact.kind != "gap"), None)
+            if best and best.score >= threshold:
+                chosen.append(best.fact)
+        return chosen if len(chosen) >= 2 else []
+
+    def _platform_names(self, platform: str) -> list[str]:
+        term = self.knowledge.vocabulary.platforms[platform]
+        return [a.lower() for a in term.aliases if len(a) > 3]
+
     def _second_fact(self, turn: Turn, ranked: list[Scored]) -> Fact | None:
         """A second fact when the question asks about two topics and the first fact covers only one."""
         best = ranked[0]
@@ -394,11 +435,11 @@ class Engine:
         fact = best.fact
         if not (u.is_yes_no and fact.yes_no and best.first_question >= self.tuning.yes_no_similarity):
             return ""
-        answer_is_yes = fact.yes_no == "yes"
-        from bot.understand import POLARITY_FLIPS
-        if u.polarity_flipped != bool(POLARITY_FLIPS.search(fact.questions[0])):
-            answer_is_yes = not answer_is_yes
-        return "Yes. " if answer_is_yes else "No. "
+        # Only when the question is asked the same way round as the fact's own question: "Are my DMs
+        # excluded?" or "used, or excluded?" flip or split the polarity, and a wrong "Yes." is worse than none.
+        if u.polarity_flipped or POLARITY_FLIPS.search(fact.questions[0]):
+            return ""
+        return "Yes. " if fact.yes_no == "yes" else "No. "
 
     def _best_passage(self, vector: np.ndarray, query_text: str, turn: Turn) -> tuple[str, str, float] | None:
         index = self.index

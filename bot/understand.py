@@ -80,14 +80,15 @@ FOLLOW_UP_OPENERS = re.compile(
 )
 WHERE_FROM = re.compile(
     r"\b(where did you (read|get|find|see|learn)|what('?s| is| are) (your|the) sources?|sources? for (that|this)|"
-    r"how do you know|says who|cite|citation|proof|can you quote|show (me )?(the )?(quote|source))",
+    r"how do you know|says who|who says( so)?|who (said|confirmed|confirms|claims|claimed|reported) (that|this|so|it)|"
+    r"according to (whom|who)|cite|citation|proof|can you quote|show (me )?(the )?(quote|source))",
     re.IGNORECASE,
 )
 GREETING = re.compile(r"^(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks|thank you|thx|cheers|ok|okay|cool|great)[!. ]*$",
                       re.IGNORECASE)
 YES_NO_OPENERS = re.compile(r"^(do|does|did|is|are|was|were|will|would|can|could|has|have|should|may)\b", re.IGNORECASE)
 # Words that flip a yes/no question's polarity relative to "Does X use Y?".
-POLARITY_FLIPS = re.compile(r"\b(excluded|exempt|safe|protected|spared|kept out|left out|not used|off limits|private)\b",
+POLARITY_FLIPS = re.compile(r"\b(?:excluded|exclude|exempt|safe|protected|spared|kept out|left out|not|off limits|or)\b|n't",
                             re.IGNORECASE)
 
 

@@ -1,6 +1,6 @@
 """Run the evaluation set (tests/eval/cases.yaml) through the engine and grade each case.
 
-    .venv/bin/python tests/eval_runner.py          # print every failing case, then the score
+    .venv/bin/python tests/eval_runner.py [cases.yaml]   # print every failing case, then the score
 
 tests/test_eval.py runs the same grading under pytest.
 """
@@ -31,8 +31,8 @@ class Result:
     bad_citations: int = 0
 
 
-def load_cases() -> list[dict]:
-    return yaml.safe_load(CASES.read_text(encoding="utf-8"))
+def load_cases(path: Path = CASES) -> list[dict]:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
 
 
 def _question(turn: dict) -> str:
@@ -76,9 +76,9 @@ async def run_case(engine, case: dict, sources: dict[str, str]) -> Result:
     return Result(case["id"], not problems, out_of_scope, problems, bad_total)
 
 
-async def run_all(engine) -> list[Result]:
+async def run_all(engine, path: Path = CASES) -> list[Result]:
     sources = {sid: s.text for sid, s in engine.knowledge.sources.items()}
-    return [await run_case(engine, case, sources) for case in load_cases()]
+    return [await run_case(engine, case, sources) for case in load_cases(path)]
 
 
 def count_questions(cases: list[dict]) -> int:
@@ -91,14 +91,15 @@ def main() -> int:
     from bot.settings import Settings
 
     setup_logging("WARNING")
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else CASES
     engine = Engine.from_settings(Settings(_env_file=None))
-    results = asyncio.run(run_all(engine))
+    results = asyncio.run(run_all(engine, path))
     for r in results:
         if not r.passed:
             print(f"FAIL {r.case_id}: {'; '.join(r.problems)}")
     passed = sum(r.passed for r in results)
     print(f"{passed}/{len(results)} cases passed ({passed / len(results):.1%}), "
-          f"{count_questions(load_cases())} questions")
+          f"{count_questions(load_cases(path))} questions")
     return 0
 
 

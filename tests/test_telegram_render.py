@@ -13,7 +13,7 @@ import pytest
 from bot.models import Answer, Citation
 from bot.render.telegram import MAX_MESSAGE_LENGTH, render_answer, render_quotes, render_text, telegram_length
 from bot.texts import EXAMPLE_QUESTIONS, help_text, privacy_text, start_text
-from tests.standins.telegram_api import _visible_text, html_problem
+from tests.standins.telegram_api import visible_text, html_problem
 
 
 def citation(n: int, **changes: object) -> Citation:
@@ -52,10 +52,17 @@ def test_a_marker_without_a_matching_source_stays_plain_text():
 
 
 def test_the_source_list_names_title_publisher_and_date():
-    [message] = render_answer(answer("Body [1].", [citation(1, title="Data for Generative AI Improvement")], as_of="2025-11-03"))
+    [message] = render_answer(answer("Body [1].", [citation(1, title="Data for Generative AI Improvement")]))
     sources = message.split("<b>Sources</b>", 1)[1]
     assert "Data for Generative AI Improvement</a> — LinkedIn Help, 2025-10-01" in sources
-    assert "as of 2025-11-03" in sources
+
+
+def test_numbers_citing_the_same_source_share_one_line():
+    same = [citation(1), citation(2, source_id="source-1", url=citation(1).url), citation(3)]
+    [message] = render_answer(answer("A [1][2]. B [3].", same))
+    sources = visible_text(message.split("<b>Sources</b>", 1)[1])
+    assert "[1][2] Source number 1 — LinkedIn Help" in sources
+    assert "[3] Source number 3" in sources and "[2] Source number 2" not in sources
 
 
 def test_a_source_without_a_date_shows_none():
@@ -78,7 +85,7 @@ def test_markup_from_users_and_sources_is_escaped_and_shown_literally():
     assert_valid_messages(rendered)
     for message in rendered:
         assert "<script>" not in message and "<b>bold" not in message and "<i>Pub" not in message
-        assert INJECTION in _visible_text(message)  # the user sees exactly what was written
+        assert INJECTION in visible_text(message)  # the user sees exactly what was written
     assert 'href="https://example.org/?a=&quot;x&quot;&amp;b=&lt;y&gt;"' in rendered[0]
 
 
@@ -93,11 +100,11 @@ def test_long_answers_split_at_paragraph_boundaries_under_the_limit():
     messages = render_answer(answer("\n\n".join(paragraphs), [citation(1)]))
     assert len(messages) > 1
     assert_valid_messages(messages)
-    shown = "\n\n".join(_visible_text(m) for m in messages)
+    shown = "\n\n".join(visible_text(m) for m in messages)
     for paragraph in paragraphs:  # each paragraph arrives whole, inside a single message
-        assert sum(paragraph.strip() in _visible_text(m) for m in messages) == 1
+        assert sum(paragraph.strip() in visible_text(m) for m in messages) == 1
     assert [int(n) for n in re.findall(r"Paragraph (\d+) ", shown)] == list(range(30))  # in order
-    assert "Sources" in _visible_text(messages[-1])
+    assert "Sources" in visible_text(messages[-1])
 
 
 def test_a_paragraph_longer_than_a_message_is_split_between_sentences():
@@ -106,14 +113,14 @@ def test_a_paragraph_longer_than_a_message_is_split_between_sentences():
     assert len(messages) > 1
     assert_valid_messages(messages)
     for message in messages[:-1]:
-        assert _visible_text(message).rstrip().endswith("[1].")  # cut after a sentence, not inside one
+        assert visible_text(message).rstrip().endswith("[1].")  # cut after a sentence, not inside one
     assert sum(m.count(">[1]</a>") for m in messages) == 600  # every marker is still a link
 
 
 def test_one_unbroken_token_longer_than_a_message_still_fits():
     messages = render_answer(answer("x" * 10_000, []))
     assert_valid_messages(messages)
-    assert "".join(_visible_text(m) for m in messages) == "x" * 10_000
+    assert "".join(visible_text(m) for m in messages) == "x" * 10_000
 
 
 def test_length_is_counted_as_telegram_counts_it():
@@ -145,7 +152,7 @@ def test_fixed_texts_are_escaped_and_kept_whole():
     for text in (start_text(), help_text("/"), privacy_text(30)):
         [message] = render_text(text)
         assert_valid_messages([message])
-        assert _visible_text(message) == "\n\n".join(p.strip() for p in re.split(r"\n\s*\n", text))
+        assert visible_text(message) == "\n\n".join(p.strip() for p in re.split(r"\n\s*\n", text))
     assert "/ask &lt;question&gt;" in render_text(help_text("/"))[0]
 
 

@@ -20,7 +20,7 @@ import secrets
 import sys
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -77,6 +77,7 @@ ASK_HINT = "Ask me a question after the command, for example:\n/ask " + texts.EX
 STALE_BUTTON = "This button has expired — ask the question again."
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 NOT_TEXT = "I can only read text. Please type your question."
+UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do — or just type your question."
 
 
 # --- services every handler shares --------------------------------------------------
@@ -176,7 +177,7 @@ def build_application(settings: Settings, engine: Engine) -> Application:
                 allow_sending_without_reply=True,
             )
         )
-        .rate_limiter(RetryingRateLimiter(max_retries=3))
+        .rate_limiter(RetryingRateLimiter(max_retries=3))  # max_retries: for 429s, after their retry_after
         .connect_timeout(10)
         .read_timeout(20)
         .write_timeout(20)
@@ -197,7 +198,7 @@ def build_application(settings: Settings, engine: Engine) -> Application:
     application.add_handler(CommandHandler("ask", on_ask))
     application.add_handler(MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, on_private_text))
     application.add_handler(MessageHandler(filters.ChatType.GROUPS & filters.TEXT & ~filters.COMMAND, on_group_text))
-    application.add_handler(MessageHandler(filters.ChatType.PRIVATE & ~filters.TEXT & ~filters.COMMAND, on_private_other))
+    application.add_handler(MessageHandler(filters.ChatType.PRIVATE, on_private_other))  # stickers, unknown /commands
     application.add_handler(CallbackQueryHandler(on_button))
     application.add_error_handler(on_error)
     return application
@@ -233,7 +234,7 @@ async def run_async(settings: Settings, engine: Engine, stop: asyncio.Event) -> 
     async with application:  # initialize (getMe) ... shutdown
         await _on_startup(application)  # run_polling would call post_init; here we do
         await application.start()
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=_log_polling_error)
         try:
             await stop.wait()
         finally:
@@ -363,7 +364,8 @@ async def on_group_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def on_private_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if await _admit(update, context):
-        await _reply(update.effective_message, render_text(NOT_TEXT))
+        unknown_command = (update.effective_message.text or "").startswith("/")
+        await _reply(update.effective_message, render_text(UNKNOWN_COMMAND if unknown_command else NOT_TEXT))
 
 
 def _addressed_question(message: Message, context: ContextTypes.DEFAULT_TYPE) -> str | None:
@@ -407,7 +409,7 @@ async def _send_opt_out(update: Update, context: ContextTypes.DEFAULT_TYPE, plat
 
 
 @contextlib.asynccontextmanager
-async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int):
+async def _typing(context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> AsyncIterator[None]:
     """Show "typing…" while the engine works; Telegram clears it after ~5 s, so refresh it."""
 
     async def keep_typing() -> None:
@@ -549,10 +551,18 @@ async def _admit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the exception's type only (its message may quote the user); tell the user."""
+    if update is None:  # run_polling routes getUpdates failures here
+        _log_polling_error(context.error)
+        return
     logger.error("update failed: %s", type(context.error).__name__)
     if isinstance(update, Update) and update.message is not None:
         with contextlib.suppress(Exception):  # the failure may have been the network itself
             await update.message.reply_text(escape(SORRY, quote=False))
+
+
+def _log_polling_error(error: BaseException | None) -> None:
+    """PTB keeps polling with backoff; one line is enough (its default is a traceback)."""
+    logger.warning("fetching updates failed (%s); retrying", type(error).__name__)
 
 
 def _log_handled(update: Update, command: str, answer: Answer | None = None, started: float | None = None) -> None:

@@ -36,7 +36,7 @@ def render_answer(answer: Answer, limit: int = MAX_MESSAGE_LENGTH) -> list[str]:
     for paragraph in _paragraphs(answer.body):
         blocks += _split_to_fit(paragraph, lambda text: _link_markers(escape(text, quote=False), urls), limit)
     if answer.citations:
-        blocks += _source_list(answer.citations, answer.as_of)
+        blocks += _source_list(answer.citations)  # the body itself says "as of" when it matters
     return _pack(blocks, limit)
 
 
@@ -62,14 +62,17 @@ def render_quotes(citations: Sequence[Citation], limit: int = MAX_MESSAGE_LENGTH
     return _pack(blocks, limit)
 
 
-def _source_list(citations: Sequence[Citation], as_of: str | None) -> list[str]:
-    heading = "<b>Sources</b>" + (f" <i>(as of {escape(as_of)})</i>" if as_of else "")
-    lines = [heading] + [_source_line(c) for c in citations]
+def _source_list(citations: Sequence[Citation]) -> list[str]:
+    """One line per source; numbers that cite the same source share its line ("[2][3] ...")."""
+    by_source: dict[str, list[Citation]] = {}
+    for citation in citations:
+        by_source.setdefault(citation.source_id, []).append(citation)
+    lines = ["<b>Sources</b>"] + [_source_line(group[0], numbers=[c.n for c in group]) for group in by_source.values()]
     text = "\n".join(lines)
     return [text] if telegram_length(text) <= MAX_MESSAGE_LENGTH else lines
 
 
-def _source_line(citation: Citation, link: bool = True) -> str:
+def _source_line(citation: Citation, link: bool = True, numbers: list[int] | None = None) -> str:
     """`[n] Title — Publisher, date`, the title linking to the source."""
     title = escape(_shorten(citation.title, MAX_TITLE_CHARS), quote=False)
     if link and _is_web_url(citation.url) and len(citation.url) <= 2000:
@@ -77,7 +80,8 @@ def _source_line(citation: Citation, link: bool = True) -> str:
     details = escape(_shorten(citation.publisher, MAX_TITLE_CHARS), quote=False)
     if citation.published:
         details += f", {escape(citation.published, quote=False)}"
-    return f"[{citation.n}] {title} — {details}"
+    label = "".join(f"[{n}]" for n in numbers or [citation.n])
+    return f"{label} {title} — {details}"
 
 
 def _link_markers(escaped: str, urls: dict[int, str]) -> str:

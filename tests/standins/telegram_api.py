@@ -100,8 +100,14 @@ class TelegramStandIn:
     # --- what users do --------------------------------------------------------------
 
     def private_message(self, user_id: int, text: str, first_name: str = "Ann") -> dict[str, Any]:
+        update = self.private_update(user_id, text, first_name)
+        self._queue(update)
+        return update["message"]
+
+    def private_update(self, user_id: int, text: str, first_name: str = "Ann") -> dict[str, Any]:
+        """The update a private message makes, without queueing it (to post it to a webhook)."""
         chat = {"id": user_id, "type": "private", "first_name": first_name}
-        return self._queue_message(chat, self._user(user_id, first_name), text)
+        return self._message_update(chat, self._user(user_id, first_name), text)
 
     def private_sticker(self, user_id: int) -> dict[str, Any]:
         """A message with no text at all."""
@@ -115,7 +121,9 @@ class TelegramStandIn:
         self, chat_id: int, user_id: int, text: str, reply_to: dict[str, Any] | None = None, first_name: str = "Bo"
     ) -> dict[str, Any]:
         chat = {"id": chat_id, "type": "supergroup", "title": "Privacy chat"}
-        return self._queue_message(chat, self._user(user_id, first_name), text, reply_to)
+        update = self._message_update(chat, self._user(user_id, first_name), text, reply_to)
+        self._queue(update)
+        return update["message"]
 
     def press(self, user_id: int, message: dict[str, Any], data: str) -> str:
         """Press an inline button under one of the bot's messages; returns the query id."""
@@ -127,7 +135,7 @@ class TelegramStandIn:
         self._queue({"callback_query": query})
         return query_id
 
-    def _queue_message(
+    def _message_update(
         self, chat: dict[str, Any], user: dict[str, Any], text: str, reply_to: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         self._chats[chat["id"]] = chat
@@ -139,11 +147,10 @@ class TelegramStandIn:
             message["entities"] = entities
         if reply_to is not None:
             message["reply_to_message"] = reply_to
-        self._queue({"message": message})
-        return message
+        return {"update_id": next(self._update_ids), "message": message}
 
     def _queue(self, update: dict[str, Any]) -> None:
-        update["update_id"] = next(self._update_ids)
+        update.setdefault("update_id", next(self._update_ids))
         self._updates.append(update)
         self._new_update.set()
 
@@ -338,7 +345,7 @@ def _check_text(params: dict[str, Any]) -> None:
         problem = html_problem(text)
         if problem:
             raise _ApiError(f"Bad Request: can't parse entities: {problem}")
-        text = _visible_text(text)
+        text = visible_text(text)
     if not text.strip():
         raise _ApiError("Bad Request: message text is empty")
     if _utf16(text) > MAX_MESSAGE_LENGTH:
@@ -392,7 +399,7 @@ def html_problem(text: str) -> str | None:
     return None
 
 
-def _visible_text(text: str) -> str:
+def visible_text(text: str) -> str:
     parser = _TelegramHtml()
     parser.feed(text)
     parser.close()
