@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -94,6 +95,53 @@ class Turn:
     ranked: list[Scored] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class FactArrays:
+    """The facts as numpy arrays, in the index's fact order, so ranking is a few vector operations."""
+
+    facts: list[Fact]
+    count: int
+    owner: np.ndarray  # fact number of each vector row
+    is_first_question: np.ndarray  # row holds the fact's first question (for yes/no answers)
+    platform: np.ndarray
+    topic: np.ndarray
+    regions: np.ndarray  # facts x regions, True where the fact applies
+    is_gap: np.ndarray
+    is_conflict: np.ndarray
+    platform_code: dict[str, int]
+    topic_code: dict[str, int]
+    region_code: dict[str, int]
+
+    @classmethod
+    def build(cls, knowledge: Knowledge, index: SearchIndex) -> FactArrays:
+        by_id = knowledge.facts_by_id
+        facts = [by_id[fid] for fid in index.fact_order]
+        number = {fact.id: i for i, fact in enumerate(facts)}
+        vocabulary = knowledge.vocabulary
+        platform_code = {p: i for i, p in enumerate(vocabulary.platforms)}
+        topic_code = {x: i for i, x in enumerate(vocabulary.topics)}
+        region_code = {r: i for i, r in enumerate(vocabulary.regions)}
+        owner = np.array([number[fid] for fid in index.fact_ids], dtype=np.int64)
+        seen: set[str] = set()
+        is_first = np.zeros(len(index.fact_ids), dtype=bool)
+        for row, fid in enumerate(index.fact_ids):
+            if fid not in seen:  # each fact's vectors start with its first question
+                is_first[row] = True
+                seen.add(fid)
+        regions = np.zeros((len(facts), len(region_code)), dtype=bool)
+        for i, fact in enumerate(facts):
+            regions[i, [region_code[r] for r in fact.regions]] = True
+        return cls(
+            facts=facts, count=len(facts), owner=owner, is_first_question=is_first,
+            platform=np.array([platform_code[x.platform] for x in facts]),
+            topic=np.array([topic_code[x.topic] for x in facts]),
+            regions=regions,
+            is_gap=np.array([x.kind == "gap" for x in facts]),
+            is_conflict=np.array([x.kind == "conflict" for x in facts]),
+            platform_code=platform_code, topic_code=topic_code, region_code=region_code,
+        )
+
+
 class Engine:
     def __init__(self, knowledge: Knowledge, index: SearchIndex, settings: Settings,
                  store: ConversationStore | None = None, feedback: FeedbackCounter | None = None,
@@ -106,33 +154,55 @@ class Engine:
         self.tuning = tuning
         self.reader = Reader(knowledge, index.embedder.known_words())
         self._facts = knowledge.facts_by_id
-        self._fact_row = {fid: i for i, fid in enumerate(index.fact_order)}
-        self._first_question_row: dict[str, int] = {}
-        for row, fid in enumerate(index.fact_ids):
-            self._first_question_row.setdefault(fid, row)
+        self._fact_arrays = FactArrays.build(knowledge, index)
         self._platform_topics: dict[str, set[str]] = {}
         for fact in knowledge.facts:
             self._platform_topics.setdefault(fact.platform, set()).add(fact.topic)
+        self._observers: list[Callable[[Answer | None, float, str | None], None]] = []
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engine")
 
     @classmethod
     def from_settings(cls, settings: Settings, store: ConversationStore | None = None) -> Engine:
-        """Load and validate the knowledge (refusing a broken base), then load or build the index."""
+        """Open the state store (STATE_URL), load and validate the knowledge (refusing a broken base),
+        then load or build the index."""
+        from bot.state import open_state
+
+        feedback = None
+        if store is None:
+            # First, so an unreachable Redis is reported before the slow model loading.
+            store, feedback = open_state(settings)
         knowledge = load_knowledge(settings.knowledge_dir)
         index = build_search_index(knowledge, settings.index_cache_dir, settings.approximate_index_threshold)
         log.info("index %s in %.2fs: %d facts, %d passages", "built" if index.built else "loaded from cache",
                  index.seconds, len(knowledge.facts), len(index.passages))
-        return cls(knowledge, index, settings, store=store)
+        return cls(knowledge, index, settings, store=store, feedback=feedback)
 
     # ------------------------------------------------------------ public API
 
+    def add_observer(self, observer: Callable[[Answer | None, float, str | None], None]) -> None:
+        """Call `observer(answer, seconds, error_kind)` after every answer (metrics; never message text)."""
+        self._observers.append(observer)
+
     async def answer(self, chat_id: str, text: str) -> Answer:
-        state = await self.store.get(chat_id)
-        loop = asyncio.get_running_loop()
-        answer, new_state = await loop.run_in_executor(self._worker, self.respond, text, state)
-        if new_state is not None:
-            await self.store.put(chat_id, new_state)
+        started = time.perf_counter()
+        try:
+            state = await self.store.get(chat_id)
+            loop = asyncio.get_running_loop()
+            answer, new_state = await loop.run_in_executor(self._worker, self.respond, text, state)
+            if new_state is not None:
+                await self.store.put(chat_id, new_state)
+        except Exception as error:
+            self._notify(None, time.perf_counter() - started, type(error).__name__)
+            raise
+        self._notify(answer, time.perf_counter() - started, None)
         return answer
+
+    def _notify(self, answer: Answer | None, seconds: float, error_kind: str | None) -> None:
+        for observer in self._observers:
+            try:
+                observer(answer, seconds, error_kind)
+            except Exception:  # noqa: BLE001 - a broken metrics hook must never break answering
+                log.exception("answer observer failed")
 
     async def forget(self, chat_id: str) -> bool:
         return await self.store.delete(chat_id)
@@ -251,62 +321,66 @@ class Engine:
             " ".join([*context, turn.understanding.search_text])
 
     def _rank(self, turn: Turn, query_vector: np.ndarray, query_text: str) -> list[Scored]:
-        t = self.tuning
-        index = self.index
-        k = min(index.fact_vectors.ntotal, 2048)
-        scores, rows = index.fact_vectors.search(query_vector, k)
-        dense: dict[str, float] = {}
-        first_question: dict[str, float] = {}
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0:
-                continue
-            fid = index.fact_ids[row]
-            if score > dense.get(fid, -1.0):
-                dense[fid] = float(score)
-            if self._first_question_row[fid] == row:
-                first_question[fid] = float(score)
-        lexical = index.fact_lexical.scores(query_text)
-        top_lexical = float(lexical.max()) if lexical.size else 0.0
-        explicit = set(turn.platforms)
-        wants_comparison = "comparison" in turn.topics or len(explicit) >= 2
-        ranked = []
-        for fid, d in dense.items():
-            fact = self._facts[fid]
-            if explicit and fact.platform not in explicit and not (fact.platform == "general" and wants_comparison):
-                continue
-            score = d
-            if top_lexical > 0:
-                score += t.lexical_weight * float(lexical[self._fact_row[fid]]) / top_lexical
-            if turn.inherited_platform and fact.platform == turn.inherited_platform:
-                score += t.inherited_platform_boost
-            if fact.topic in turn.topics:
-                score += t.topic_boost * (1.5 if fact.topic == turn.topics[0] else 1.0)
-                if fact.platform == "general":
-                    score += t.comparison_boost  # "Is LinkedIn the only one?" asks about everyone else
-            elif turn.inherited_topic and fact.topic == turn.inherited_topic:
-                # A bare follow-up ("What about Facebook?") carries no topic or region words of its own.
-                bare = turn.understanding.looks_like_follow_up and not turn.regions
-                score += t.inherited_topic_boost * (2 if bare else 1)
-            score += self._region_adjustment(fact, turn.regions)
-            if fact.kind == "gap":
-                score -= t.gap_penalty
-            elif fact.kind == "conflict":
-                score -= t.conflict_penalty  # on a near tie the plain fact leads and the conflict follows as a note
-            ranked.append(Scored(fact, score, d, first_question.get(fid, 0.0)))
-        ranked.sort(key=lambda s: s.score, reverse=True)
+        """Score every fact: dense similarity (best of its vectors) + BM25 + topic, platform and region boosts.
+
+        Vectorised over facts with numpy: this runs on every message, beside the embedding it must not outweigh.
+        """
+        t, f = self.tuning, self._fact_arrays
+        scores, rows = self.index.fact_vectors.search(query_vector, min(self.index.fact_vectors.ntotal, 512))
+        found = rows[0] >= 0
+        rows, scores = rows[0][found], scores[0][found]
+        owners = f.owner[rows]
+        dense = np.full(f.count, -np.inf, dtype=np.float32)
+        np.maximum.at(dense, owners, scores)
+        first_question = np.zeros(f.count, dtype=np.float32)
+        is_first = f.is_first_question[rows]
+        first_question[owners[is_first]] = scores[is_first]
+
+        score = dense.copy()
+        lexical = self.index.fact_lexical.scores(query_text)
+        if lexical.size and lexical.max() > 0:
+            score += t.lexical_weight * lexical / lexical.max()
+        keep = np.isfinite(dense)
+        explicit = [f.platform_code[p] for p in turn.platforms if p in f.platform_code]
+        if turn.platforms:
+            allowed = np.isin(f.platform, explicit)
+            if "comparison" in turn.topics or len(explicit) >= 2:
+                allowed |= f.platform == f.platform_code["general"]
+            keep &= allowed
+        if turn.inherited_platform in f.platform_code:
+            score += t.inherited_platform_boost * (f.platform == f.platform_code[turn.inherited_platform])
+        asked = [f.topic_code[x] for x in turn.topics if x in f.topic_code]
+        if asked:
+            in_asked = np.isin(f.topic, asked)
+            score += t.topic_boost * in_asked * np.where(f.topic == asked[0], 1.5, 1.0)
+            # "Is LinkedIn the only one?" asks about everyone else
+            score += t.comparison_boost * (in_asked & (f.platform == f.platform_code["general"]))
+        else:
+            in_asked = np.zeros(f.count, dtype=bool)
+        if turn.inherited_topic in f.topic_code:
+            # A bare follow-up ("What about Facebook?") carries no topic or region words of its own.
+            bare = turn.understanding.looks_like_follow_up and not turn.regions
+            inherited = ~in_asked & (f.topic == f.topic_code[turn.inherited_topic])
+            score += t.inherited_topic_boost * (2 if bare else 1) * inherited
+        score += self._region_adjustments(turn.regions)
+        score -= t.gap_penalty * f.is_gap + t.conflict_penalty * f.is_conflict  # near ties: plain fact first
+
+        candidates = np.nonzero(keep)[0]
+        order = candidates[np.argsort(-score[candidates], kind="stable")][:80]
+        ranked = [Scored(f.facts[i], float(score[i]), float(dense[i]), float(first_question[i])) for i in order]
         return ranked
 
-    def _region_adjustment(self, fact: Fact, regions: list[str]) -> float:
+    def _region_adjustments(self, regions: list[str]) -> np.ndarray | float:
+        """Facts about the region asked go up; facts about other regions only go down."""
         if not regions:
             return 0.0
-        wanted = set(regions)
-        if "eu" in wanted:
-            wanted.add("eea")  # the EU is inside the EEA: an EEA fact answers an EU question
-        if wanted & set(fact.regions):
-            return self.tuning.region_boost
-        if "global" in fact.regions:
-            return 0.0
-        return -self.tuning.region_mismatch_penalty
+        f = self._fact_arrays
+        wanted = set(regions) | ({"eea"} if "eu" in regions else set())  # an EEA fact answers an EU question
+        columns = [f.region_code[r] for r in wanted if r in f.region_code]
+        matches = f.regions[:, columns].any(axis=1) if columns else np.zeros(f.count, dtype=bool)
+        is_global = f.regions[:, f.region_code["global"]]
+        return np.where(matches, self.tuning.region_boost,
+                        np.where(is_global, 0.0, -self.tuning.region_mismatch_penalty))
 
     # ------------------------------------------------------------ deciding what to say
 
@@ -328,11 +402,13 @@ class Engine:
 
         threshold = t.min_fact_score if (platform or turn.topics) else t.min_fact_score_no_platform
         fact_ok = best.score >= threshold
-        passage_ok = passage is not None and passage[2] >= t.min_passage_score and bool(platform)
-        if passage_ok and (not fact_ok or passage[2] > best.score + t.passage_margin):
-            source_id, quote, score = passage
-            return compose.compose_passage(self.knowledge, self.knowledge.sources[source_id], quote,
-                                           platform=platform, confidence=score)
+        passage_ok = passage is not None and passage[1] >= t.min_passage_score and bool(platform)
+        if passage_ok and (not fact_ok or passage[1] > best.score + t.passage_margin):
+            quoted = self._quote_passage(passage[0], query_text)
+            if quoted:
+                source_id, quote = quoted
+                return compose.compose_passage(self.knowledge, self.knowledge.sources[source_id], quote,
+                                               platform=platform, confidence=passage[1])
         if not fact_ok:
             return self._cannot_answer(turn, platform)
 
@@ -441,7 +517,8 @@ class Engine:
             return ""
         return "Yes. " if fact.yes_no == "yes" else "No. "
 
-    def _best_passage(self, vector: np.ndarray, query_text: str, turn: Turn) -> tuple[str, str, float] | None:
+    def _best_passage(self, vector: np.ndarray, query_text: str, turn: Turn) -> tuple[int, float] | None:
+        """The best source passage about the platform asked (row, score); quoted only if it is used."""
         index = self.index
         k = min(index.passage_vectors.ntotal, 16)
         if k == 0:
@@ -451,14 +528,16 @@ class Engine:
         for score, row in zip(scores[0], rows[0]):
             if row < 0:
                 continue
-            passage = index.passages[row]
-            source = self.knowledge.sources[passage.source_id]
+            source = self.knowledge.sources[index.passages[row].source_id]
             if wanted_platforms and not wanted_platforms & set(source.platforms):
                 continue
-            quote = self._quotable_sentence(passage.text, query_text, source.text)
-            if quote:
-                return passage.source_id, quote, float(score)
+            return int(row), float(score)
         return None
+
+    def _quote_passage(self, row: int, query_text: str) -> tuple[str, str] | None:
+        passage = self.index.passages[row]
+        quote = self._quotable_sentence(passage.text, query_text, self.knowledge.sources[passage.source_id].text)
+        return (passage.source_id, quote) if quote else None
 
     @staticmethod
     def _quotable_sentence(passage: str, query_text: str, source_text: str) -> str | None:
