@@ -210,6 +210,10 @@ class Engine:
     def platform_choices(self) -> list[tuple[str, str]]:
         return [(pid, term.name or pid) for pid, term in self.knowledge.vocabulary.platforms.items() if pid != "general"]
 
+    def resolve_platform(self, text: str) -> str | None:
+        """The platform a name refers to ("insta", "linkdin", "ChatGPT", "meta"), if any."""
+        return next((p for p in self.reader.read(text).platforms if p != "general"), None)
+
     async def opt_out(self, chat_id: str, platform_id: str) -> Answer:
         if platform_id not in dict(self.platform_choices()):
             return compose.compose_plain(self._covered_platforms_line("I don't know that platform."),

@@ -24,17 +24,22 @@ def start_text() -> str:
     return f"{INTRO}\n\nTry asking:\n{examples}\n\nYou can ask follow-up questions like \"what about on my phone?\"."
 
 
-def help_text(command_prefix: str = "/") -> str:
+def help_text(command_prefix: str = "/", slash_commands_only: bool = False) -> str:
+    """`slash_commands_only`: Discord, where the bot reads no messages and every question is an /ask."""
     p = command_prefix
+    how_to_ask = ("Ask with /ask — follow-up /ask's in the same channel continue the conversation. Commands:\n"
+                  if slash_commands_only else "Just type a question. Commands:\n")
+    ask_line = (f"{p}ask question: — ask a question\n" if slash_commands_only
+                else f"{p}ask <question> — ask a question (in groups, or mention me)\n")
     return (
         f"{INTRO}\n\n"
-        "Just type a question. Commands:\n"
-        f"{p}ask <question> — ask a question (in groups, or mention me)\n"
-        f"{p}optout <platform> — the steps to opt out of AI training on one platform\n"
-        f"{p}sources — what I know and how current it is\n"
-        f"{p}forget — delete our conversation so far\n"
-        f"{p}privacy — what I store about you and for how long\n"
-        f"{p}help — this message"
+        + how_to_ask
+        + ask_line
+        + f"{p}optout <platform> — the steps to opt out of AI training on one platform\n"
+        + f"{p}sources — what I know and how current it is\n"
+        + f"{p}forget — delete our conversation so far\n"
+        + f"{p}privacy — what I store about you and for how long\n"
+        + f"{p}help — this message"
     )
 
 

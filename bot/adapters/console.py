@@ -29,11 +29,10 @@ async def _reply(engine: Engine, line: str) -> str | None:
     if command == "/forget":
         return FORGET_CONFIRMATION if await engine.forget(CHAT_ID) else FORGET_NOTHING
     if command == "/optout":
-        choices = dict(engine.platform_choices())
-        wanted = argument.strip().lower()
-        platform = next((pid for pid, name in choices.items() if wanted in (pid, name.lower().split(" ")[0])), None)
+        platform = engine.resolve_platform(argument) if argument.strip() else None
         if platform is None:
-            return "Which platform? One of: " + ", ".join(choices) + "  (e.g. /optout linkedin)"
+            names = ", ".join(pid for pid, _ in engine.platform_choices())
+            return f"Which platform? One of: {names}  (e.g. /optout linkedin)"
         return render(await engine.opt_out(CHAT_ID, platform))
     return render(await engine.answer(CHAT_ID, line))
 

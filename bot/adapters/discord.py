@@ -244,7 +244,7 @@ class Commands(commands.Cog):
 
     @app_commands.command(name="help", description="What I can do and how to ask")
     async def help_(self, interaction: discord.Interaction) -> None:
-        await send_private(interaction, render.render_text(texts.help_text("/")))
+        await send_private(interaction, render.render_text(texts.help_text("/", slash_commands_only=True)))
 
     @app_commands.command(description="What I store about you and for how long")
     async def privacy(self, interaction: discord.Interaction) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import secrets
 import sys
 import time
@@ -325,7 +324,7 @@ async def on_optout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     engine = _services(context).engine
     wanted = _command_argument(update.effective_message)
-    platform_id = _match_platform(engine.platform_choices(), wanted) if wanted else None
+    platform_id = engine.resolve_platform(wanted) if wanted else None
     if platform_id is None:
         intro = f"I have no opt-out steps for “{wanted}”. " if wanted else ""
         await _reply(
@@ -450,18 +449,6 @@ def _buttons(key: str, with_sources: bool, with_votes: bool) -> InlineKeyboardMa
 def _platform_keyboard(choices: list[tuple[str, str]]) -> InlineKeyboardMarkup:
     buttons = [InlineKeyboardButton(label, callback_data=f"o:{platform_id}"[:64]) for platform_id, label in choices]
     return InlineKeyboardMarkup([buttons[i : i + 2] for i in range(0, len(buttons), 2)])
-
-
-def _match_platform(choices: list[tuple[str, str]], wanted: str) -> str | None:
-    """Match "/optout LinkedIn", "/optout meta" or "/optout facebook" to a platform id."""
-    wanted = wanted.strip().lower()
-    for platform_id, label in choices:
-        if wanted in (platform_id.lower(), label.lower()):
-            return platform_id
-    for platform_id, label in choices:
-        if wanted in re.findall(r"[\w.]+", label.lower()):
-            return platform_id
-    return None
 
 
 # --- buttons -------------------------------------------------------------------------
