@@ -92,6 +92,19 @@ POLARITY_FLIPS = re.compile(r"\b(?:excluded|exclude|exempt|safe|protected|spared
                             re.IGNORECASE)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+LONG_MESSAGE_WORDS = 30
+
+
+def question_part(text: str) -> str:
+    """The question(s) of a long message ("...my friend says X. Is that true, and what should I do?")."""
+    if len(text.split()) <= LONG_MESSAGE_WORDS:
+        return text
+    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    questions = [s for s in sentences if s.rstrip().endswith("?")] or sentences[-1:]
+    return " ".join(questions[-2:])
+
+
 @dataclass
 class Understanding:
     """What a message is about, as far as words alone can tell."""
@@ -232,7 +245,10 @@ class Reader:
 
     def read(self, raw: str) -> Understanding:
         text = strip_markup(clean_text(raw))
-        corrected = self.correct_text(text)
+        whole = self.correct_text(text)
+        # In a long message with a story around it, the question itself is what to search for.
+        focus = question_part(text)
+        corrected = whole if focus == text else self.correct_text(focus)
         words = [w.lower() for w in _WORD.findall(text)]
         english = sum(w in ENGLISH_FUNCTION_WORDS for w in words)
         foreign = sum(w in FOREIGN_FUNCTION_WORDS for w in words)
@@ -242,19 +258,19 @@ class Reader:
         return Understanding(
             text=text,
             corrected=corrected,
-            platforms=self._platforms.find(text, corrected),
+            platforms=self._platforms.find(text, whole),
             uncovered_platforms=self._uncovered_platforms.find(text),
-            regions=self._regions.find(text, corrected),
+            regions=self._regions.find(text, whole),
             uncovered_countries=self._uncovered_countries.find(text),
-            topics=self._topics.find(corrected),
-            relevant=bool(self._relevance.find(corrected)),
+            topics=list(dict.fromkeys(self._topics.find(corrected) + self._topics.find(whole))),
+            relevant=bool(self._relevance.find(whole)),
             unknown_words=self._unknown_words(corrected),
             content_words=self._content_words(corrected),
             expansions=[target for target, rule in self._terms if rule.search(corrected)],
             asks_where_from=bool(WHERE_FROM.search(text)),
             is_greeting=bool(GREETING.match(text)),
             looks_like_follow_up=bool(FOLLOW_UP_OPENERS.match(text)) or len(words) <= 2,
-            is_yes_no=bool(YES_NO_OPENERS.match(text)),
-            polarity_flipped=bool(POLARITY_FLIPS.search(text)),
+            is_yes_no=bool(YES_NO_OPENERS.match(focus)),
+            polarity_flipped=bool(POLARITY_FLIPS.search(focus)),
             foreign=is_foreign,
         )
