@@ -60,11 +60,26 @@ def first_sentence(text: str) -> str:
     return sentence + (trailing.group(0) if trailing else "")
 
 
+def short_publisher(publisher: str) -> str:
+    """ "Gulf News (Lekshmy Pavithran, Assistant Online Editor)" → "Gulf News": the notes stay in the citation."""
+    return publisher.split(" (")[0].strip() or publisher
+
+
+def short_title(title: str, limit: int = 90) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
 def source_list(citations: list[Citation]) -> str:
-    lines = []
+    """One line per source, carrying every number that cites it: "[2][5] Title — Publisher (news, date). url"."""
+    by_source: dict[str, list[Citation]] = {}
     for c in citations:
-        when = c.published or "undated"
-        lines.append(f"[{c.n}] {c.title} — {c.publisher} ({c.authority}, {when}). {c.url}")
+        by_source.setdefault(c.source_id, []).append(c)
+    lines = []
+    for group in by_source.values():
+        c = group[0]
+        numbers = "".join(f"[{x.n}]" for x in group)
+        lines.append(f"{numbers} {short_title(c.title)} — {short_publisher(c.publisher)} "
+                     f"({c.authority}, {c.published or 'undated'}). {c.url}")
     return "Sources:\n" + "\n".join(lines)
 
 
