@@ -16,11 +16,13 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections import Counter
 
 from bot.knowledge import KnowledgeError, load_knowledge
 from bot.logs import setup_logging
 from bot.settings import Settings, get_settings
+from bot.state.health import StateUnavailable
 
 log = logging.getLogger("bot")
 
@@ -70,7 +72,16 @@ def cmd_ask(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
     engine = _engine(settings)
-    answer = asyncio.run(engine.answer("cli", " ".join(args.question)))
+
+    async def ask_once() -> object:
+        chat_id = f"ask-{uuid.uuid4().hex}"  # each `ask` stands alone: no follow-up state across runs
+        try:
+            return await engine.answer(chat_id, " ".join(args.question))
+        finally:
+            await engine.forget(chat_id)
+            await engine.close()
+
+    answer = asyncio.run(ask_once())
     if args.json:
         print(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
     else:
@@ -129,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return handlers[args.command](settings, args)
     except KnowledgeError as error:
+        print(f"Refusing to start: {error}", file=sys.stderr)
+        return 1
+    except StateUnavailable as error:
         print(f"Refusing to start: {error}", file=sys.stderr)
         return 1
 

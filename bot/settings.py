@@ -26,7 +26,10 @@ class Settings(BaseSettings):
     # Conversation state
     conversation_ttl_seconds: int = Field(default=30 * 60, ge=1)
     max_question_chars: int = Field(default=2_000, ge=100)
-    state_url: str = Field(default="memory://", description="memory://, sqlite:///path.db or redis://host:port/db")
+    # Where conversations and feedback counts live (bot/state): a SQLite file under data_dir by default,
+    # redis://host:port/db to share them between replicas, memory:// to keep nothing on disk.
+    state_url: str = Field(default="sqlite:///state.db",
+                           description="memory://, sqlite:///file.db (relative to data_dir) or redis://host:port/db")
     data_dir: Path = PROJECT_ROOT / ".data"
 
     # Logging: never message text unless explicitly asked for while debugging.
@@ -50,8 +53,9 @@ class Settings(BaseSettings):
     discord_guild_id: int | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
 
-    # Optional health/metrics endpoint on 127.0.0.1
-    metrics_port: int | None = None
+    # Optional health/metrics endpoint; 127.0.0.1 unless a scraper outside the host (or container) needs it.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
 
 
 @lru_cache(maxsize=1)

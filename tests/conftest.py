@@ -13,9 +13,10 @@ _chat_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    # _env_file=None: a developer's .env (tokens!) must never leak into the tests.
-    return Settings(_env_file=None)
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # _env_file=None: a developer's .env (tokens!) must never leak into the tests. A fresh data_dir:
+    # the default SQLite state must not carry conversations over from an earlier run of the suite.
+    return Settings(_env_file=None, data_dir=tmp_path_factory.mktemp("data"))
 
 
 @pytest.fixture(scope="session")
