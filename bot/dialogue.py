@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Protocol
+from collections.abc import Container
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel
 
 from bot.models import Citation
+
+if TYPE_CHECKING:
+    from bot.understand import Understanding
 
 
 class ConversationState(BaseModel):
@@ -75,3 +80,49 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._states.clear()
+
+
+# ---------------------------------------------------------------- follow-ups
+
+# Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
+OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
+
+
+@dataclass
+class Turn:
+    """Everything decided about one message, for composing and for the next turn's state."""
+
+    understanding: Understanding
+    platforms: list[str]
+    inherited_platform: str | None
+    topics: list[str]
+    inherited_topic: str | None
+    regions: list[str]
+    previous_fact: str | None = None
+
+
+def resolve_turn(u: Understanding, state: ConversationState | None, known_fact_ids: Container[str]) -> Turn:
+    """Read a message in the context of the conversation: what it inherits from the turns before."""
+    inherited_platform = None
+    platforms = list(u.platforms)
+    if not platforms and state and state.platform:
+        inherited_platform = state.platform
+    topics = list(u.topics)
+    inherited_topic = None
+    if state and state.topic and not topics:
+        # "Is the UK one of them?", "And LinkedIn?": keep talking about the same thing. A question
+        # naming a platform inherits the topic only when it is a bare follow-up ("What about Facebook?").
+        if not platforms or u.looks_like_follow_up:
+            inherited_topic = state.topic
+    previous_topic = state.topic if state else None
+    wants_to_stop = previous_topic in OPT_OUT_TOPICS or "opt-out-web" in topics
+    if wants_to_stop and "ads-sharing" in topics and "ads-opt-out" not in topics:
+        # "and for ads?" after opt-out steps, or "how do I stop the ads thing?": the ads opt-out steps
+        topics.insert(0, "ads-opt-out")
+    if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
+        inherited_topic = None
+    regions = list(u.regions)
+    if not regions and state and state.region and inherited_topic == "regions":
+        regions = [state.region]
+    previous_fact = next((f for f in state.fact_ids if f in known_fact_ids), None) if state else None
+    return Turn(u, platforms, inherited_platform, topics, inherited_topic, regions, previous_fact)

@@ -16,18 +16,18 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from bot import compose
-from bot.dialogue import ConversationState, ConversationStore, MemoryStore
+from bot.dialogue import ConversationState, ConversationStore, MemoryStore, Turn, resolve_turn
 from bot.feedback import FeedbackCounter
-from bot.index import SearchIndex, build_search_index, lexical_tokens
+from bot.index import SearchIndex, build_search_index, lexical_tokens, split_sentences
 from bot.knowledge import Fact, Knowledge, load_knowledge, quote_in_text
 from bot.models import Answer
 from bot.settings import Settings
 from bot.texts import EXAMPLE_QUESTIONS, INTRO
+from bot.ranking import Ranker, Scored, Tuning
 from bot.understand import POLARITY_FLIPS, Reader, Understanding
 
 log = logging.getLogger(__name__)
@@ -45,101 +45,7 @@ ANCHORING_TOPICS = {"comparison", "objection-form", "legal-basis", "regulators",
 # "LinkedIn and Meta", "ChatGPT or Claude", "both": a question about several platforms at once.
 COORDINATION = re.compile(r"\b(and|or|both|vs|versus|compared?|each)\b|,", re.IGNORECASE)
 
-# Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
-OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
 
-
-@dataclass(frozen=True)
-class Tuning:
-    """Retrieval weights and thresholds, set against tests/eval (see scripts/tune.py notes in README)."""
-
-    lexical_weight: float = 0.12
-    topic_boost: float = 0.08
-    inherited_topic_boost: float = 0.08
-    inherited_platform_boost: float = 0.10
-    region_boost: float = 0.12
-    region_mismatch_penalty: float = 0.08
-    gap_penalty: float = 0.0  # gap facts' questions are written to be specific to the gap
-    conflict_penalty: float = 0.03
-    comparison_boost: float = 0.10
-    strong_match: float = 0.72  # dense similarity that counts as "this is the question a fact answers"
-    unknown_word_shift: float = 0.88  # below this, dropping unknown words changes what is asked
-    min_fact_score: float = 0.46  # below this no fact answers
-    min_fact_score_no_platform: float = 0.55
-    min_passage_score: float = 0.58
-    passage_margin: float = 0.08  # a passage must beat the best fact by this much to be preferred
-    second_fact_margin: float = 0.06
-    conflict_note_margin: float = 0.10
-    yes_no_similarity: float = 0.72
-
-
-@dataclass
-class Scored:
-    fact: Fact
-    score: float
-    dense: float
-    first_question: float = 0.0
-
-
-@dataclass
-class Turn:
-    """Everything decided about one message, for composing and for the next turn's state."""
-
-    understanding: Understanding
-    platforms: list[str]
-    inherited_platform: str | None
-    topics: list[str]
-    inherited_topic: str | None
-    regions: list[str]
-    previous_fact: str | None = None
-    ranked: list[Scored] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class FactArrays:
-    """The facts as numpy arrays, in the index's fact order, so ranking is a few vector operations."""
-
-    facts: list[Fact]
-    count: int
-    owner: np.ndarray  # fact number of each vector row
-    is_first_question: np.ndarray  # row holds the fact's first question (for yes/no answers)
-    platform: np.ndarray
-    topic: np.ndarray
-    regions: np.ndarray  # facts x regions, True where the fact applies
-    is_gap: np.ndarray
-    is_conflict: np.ndarray
-    platform_code: dict[str, int]
-    topic_code: dict[str, int]
-    region_code: dict[str, int]
-
-    @classmethod
-    def build(cls, knowledge: Knowledge, index: SearchIndex) -> FactArrays:
-        by_id = knowledge.facts_by_id
-        facts = [by_id[fid] for fid in index.fact_order]
-        number = {fact.id: i for i, fact in enumerate(facts)}
-        vocabulary = knowledge.vocabulary
-        platform_code = {p: i for i, p in enumerate(vocabulary.platforms)}
-        topic_code = {x: i for i, x in enumerate(vocabulary.topics)}
-        region_code = {r: i for i, r in enumerate(vocabulary.regions)}
-        owner = np.array([number[fid] for fid in index.fact_ids], dtype=np.int64)
-        seen: set[str] = set()
-        is_first = np.zeros(len(index.fact_ids), dtype=bool)
-        for row, fid in enumerate(index.fact_ids):
-            if fid not in seen:  # each fact's vectors start with its first question
-                is_first[row] = True
-                seen.add(fid)
-        regions = np.zeros((len(facts), len(region_code)), dtype=bool)
-        for i, fact in enumerate(facts):
-            regions[i, [region_code[r] for r in fact.regions]] = True
-        return cls(
-            facts=facts, count=len(facts), owner=owner, is_first_question=is_first,
-            platform=np.array([platform_code[x.platform] for x in facts]),
-            topic=np.array([topic_code[x.topic] for x in facts]),
-            regions=regions,
-            is_gap=np.array([x.kind == "gap" for x in facts]),
-            is_conflict=np.array([x.kind == "conflict" for x in facts]),
-            platform_code=platform_code, topic_code=topic_code, region_code=region_code,
-        )
 
 
 class Engine:
@@ -154,7 +60,7 @@ class Engine:
         self.tuning = tuning
         self.reader = Reader(knowledge, index.embedder.known_words())
         self._facts = knowledge.facts_by_id
-        self._fact_arrays = FactArrays.build(knowledge, index)
+        self.ranker = Ranker(knowledge, index, tuning)
         self._platform_topics: dict[str, set[str]] = {}
         for fact in knowledge.facts:
             self._platform_topics.setdefault(fact.platform, set()).add(fact.topic)
@@ -270,7 +176,7 @@ class Engine:
                 f"My sources don't cover {names}, so I can't tell you whether or how it uses your data for AI "
                 "training."), abstained=True, kind="gap"), state
 
-        turn = self._understand_turn(understanding, state)
+        turn = resolve_turn(understanding, state, self._facts)
         answer = self._decide(turn)
         if understanding.foreign:
             # A platform name was recognised in another language: answer only when confident, and say why English.
@@ -281,31 +187,6 @@ class Engine:
         return answer, self._next_state(turn, answer, state)
 
     # ------------------------------------------------------------ understanding in context
-
-    def _understand_turn(self, u: Understanding, state: ConversationState | None) -> Turn:
-        inherited_platform = None
-        platforms = list(u.platforms)
-        if not platforms and state and state.platform:
-            inherited_platform = state.platform
-        topics = list(u.topics)
-        inherited_topic = None
-        if state and state.topic and not topics:
-            # "Is the UK one of them?", "And LinkedIn?": keep talking about the same thing. A question
-            # naming a platform inherits the topic only when it is a bare follow-up ("What about Facebook?").
-            if not platforms or u.looks_like_follow_up:
-                inherited_topic = state.topic
-        previous_topic = state.topic if state else None
-        wants_to_stop = previous_topic in OPT_OUT_TOPICS or "opt-out-web" in topics
-        if wants_to_stop and "ads-sharing" in topics and "ads-opt-out" not in topics:
-            # "and for ads?" after opt-out steps, or "how do I stop the ads thing?": the ads opt-out steps
-            topics.insert(0, "ads-opt-out")
-        if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
-            inherited_topic = None
-        regions = list(u.regions)
-        if not regions and state and state.region and inherited_topic == "regions":
-            regions = [state.region]
-        previous_fact = next((f for f in state.fact_ids if f in self._facts), None) if state else None
-        return Turn(u, platforms, inherited_platform, topics, inherited_topic, regions, previous_fact)
 
     def _query_text(self, turn: Turn) -> str:
         """The text searched: the question, plus the platform a follow-up inherits ("what about on my phone?").
@@ -324,68 +205,6 @@ class Engine:
         return " ".join([turn.understanding.search_text, *context]) if turn.platforms else \
             " ".join([*context, turn.understanding.search_text])
 
-    def _rank(self, turn: Turn, query_vector: np.ndarray, query_text: str) -> list[Scored]:
-        """Score every fact: dense similarity (best of its vectors) + BM25 + topic, platform and region boosts.
-
-        Vectorised over facts with numpy: this runs on every message, beside the embedding it must not outweigh.
-        """
-        t, f = self.tuning, self._fact_arrays
-        scores, rows = self.index.fact_vectors.search(query_vector, min(self.index.fact_vectors.ntotal, 512))
-        found = rows[0] >= 0
-        rows, scores = rows[0][found], scores[0][found]
-        owners = f.owner[rows]
-        dense = np.full(f.count, -np.inf, dtype=np.float32)
-        np.maximum.at(dense, owners, scores)
-        first_question = np.zeros(f.count, dtype=np.float32)
-        is_first = f.is_first_question[rows]
-        first_question[owners[is_first]] = scores[is_first]
-
-        score = dense.copy()
-        lexical = self.index.fact_lexical.scores(query_text)
-        if lexical.size and lexical.max() > 0:
-            score += t.lexical_weight * lexical / lexical.max()
-        keep = np.isfinite(dense)
-        explicit = [f.platform_code[p] for p in turn.platforms if p in f.platform_code]
-        if turn.platforms:
-            allowed = np.isin(f.platform, explicit)
-            if "comparison" in turn.topics or len(explicit) >= 2:
-                allowed |= f.platform == f.platform_code["general"]
-            keep &= allowed
-        if turn.inherited_platform in f.platform_code:
-            score += t.inherited_platform_boost * (f.platform == f.platform_code[turn.inherited_platform])
-        asked = [f.topic_code[x] for x in turn.topics if x in f.topic_code]
-        if asked:
-            in_asked = np.isin(f.topic, asked)
-            score += t.topic_boost * in_asked * np.where(f.topic == asked[0], 1.5, 1.0)
-            # "Is LinkedIn the only one?" asks about everyone else
-            score += t.comparison_boost * (in_asked & (f.platform == f.platform_code["general"]))
-        else:
-            in_asked = np.zeros(f.count, dtype=bool)
-        if turn.inherited_topic in f.topic_code:
-            # A bare follow-up ("What about Facebook?") carries no topic or region words of its own.
-            bare = turn.understanding.looks_like_follow_up and not turn.regions
-            inherited = ~in_asked & (f.topic == f.topic_code[turn.inherited_topic])
-            score += t.inherited_topic_boost * (2 if bare else 1) * inherited
-        score += self._region_adjustments(turn.regions)
-        score -= t.gap_penalty * f.is_gap + t.conflict_penalty * f.is_conflict  # near ties: plain fact first
-
-        candidates = np.nonzero(keep)[0]
-        order = candidates[np.argsort(-score[candidates], kind="stable")][:80]
-        ranked = [Scored(f.facts[i], float(score[i]), float(dense[i]), float(first_question[i])) for i in order]
-        return ranked
-
-    def _region_adjustments(self, regions: list[str]) -> np.ndarray | float:
-        """Facts about the region asked go up; facts about other regions only go down."""
-        if not regions:
-            return 0.0
-        f = self._fact_arrays
-        wanted = set(regions) | ({"eea"} if "eu" in regions else set())  # an EEA fact answers an EU question
-        columns = [f.region_code[r] for r in wanted if r in f.region_code]
-        matches = f.regions[:, columns].any(axis=1) if columns else np.zeros(f.count, dtype=bool)
-        is_global = f.regions[:, f.region_code["global"]]
-        return np.where(matches, self.tuning.region_boost,
-                        np.where(is_global, 0.0, -self.tuning.region_mismatch_penalty))
-
     # ------------------------------------------------------------ deciding what to say
 
     def _decide(self, turn: Turn) -> Answer:
@@ -393,7 +212,7 @@ class Engine:
         u = turn.understanding
         query_text = self._query_text(turn)
         vector = self.index.embedder.embed_one(query_text)
-        turn.ranked = ranked = self._rank(turn, vector, query_text)
+        ranked = self.ranker.rank(turn, vector, query_text)
         platform = (turn.platforms[0] if turn.platforms else turn.inherited_platform)
         best = ranked[0] if ranked else None
         passage = self._best_passage(vector, query_text, turn)
@@ -547,7 +366,7 @@ class Engine:
     def _quotable_sentence(passage: str, query_text: str, source_text: str) -> str | None:
         """The sentence of the passage that shares most words with the question, if it is verbatim."""
         wanted = set(lexical_tokens(query_text))
-        sentences = [s.strip() for s in compose_sentences(passage) if len(s.split()) >= 5]
+        sentences = [s.strip() for s in split_sentences(passage) if len(s.split()) >= 5]
         sentences.sort(key=lambda s: len(wanted & set(lexical_tokens(s))), reverse=True)
         for sentence in sentences[:3]:
             if quote_in_text(sentence, source_text):
@@ -587,8 +406,3 @@ class Engine:
         state.updated_at = time.monotonic()
         return state
 
-
-def compose_sentences(text: str) -> list[str]:
-    import re
-
-    return re.split(r"(?<=[.!?])\s+(?=[A-Z\"“'])", text)

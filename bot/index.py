@@ -80,6 +80,10 @@ _HEADING = re.compile(r"^#+\s")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“'])")
 
 
+def split_sentences(text: str) -> list[str]:
+    return _SENTENCE.split(text)
+
+
 def split_passages(source_id: str, text: str, max_words: int = 90) -> list[Passage]:
     """Cut a source's text into paragraph-sized passages (long paragraphs by sentence)."""
     passages: list[Passage] = []
@@ -89,7 +93,7 @@ def split_passages(source_id: str, text: str, max_words: int = 90) -> list[Passa
         if len(paragraph.split()) < 6:
             continue
         current: list[str] = []
-        for sentence in _SENTENCE.split(paragraph):
+        for sentence in split_sentences(paragraph):
             if current and len(" ".join([*current, sentence]).split()) > max_words:
                 passages.append(Passage(source_id, " ".join(current)))
                 current = []
