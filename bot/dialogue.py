@@ -86,6 +86,8 @@ class MemoryStore:
 
 # Families of topics that a follow-up moves between ("and for ads?" after an opt-out question).
 OPT_OUT_TOPICS = {"opt-out-web", "opt-out-mobile", "direct-link", "default-setting", "ads-opt-out", "objection-form"}
+# What "turn that off" means right after an answer on each of these topics.
+OPT_OUT_FOR = {"ads-sharing": "ads-opt-out", "affiliates": "ads-opt-out"}
 
 
 @dataclass
@@ -119,6 +121,11 @@ def resolve_turn(u: Understanding, state: ConversationState | None, known_fact_i
     if wants_to_stop and "ads-sharing" in topics and "ads-opt-out" not in topics:
         # "and for ads?" after opt-out steps, or "how do I stop the ads thing?": the ads opt-out steps
         topics.insert(0, "ads-opt-out")
+    elif previous_topic in OPT_OUT_FOR and set(topics) <= {"opt-out-web", "opt-out-mobile"} and topics:
+        # "how do I turn that off?" right after the ads-sharing answer: that is the ads setting
+        topics.insert(0, OPT_OUT_FOR[previous_topic])
+    if u.regions and "regions" not in topics:
+        topics.append("regions")  # "I'm in Spain. Is my Copilot data used?" asks where it applies too
     if inherited_topic in OPT_OUT_TOPICS and "opt-out-mobile" in topics:
         inherited_topic = None
     regions = list(u.regions)

@@ -61,6 +61,8 @@ class Engine:
         self.reader = Reader(knowledge, index.embedder.known_words())
         self._facts = knowledge.facts_by_id
         self.ranker = Ranker(knowledge, index, tuning)
+        self._subject_mentions = {name: [m.lower() for m in term.answer_mentions]
+                                  for name, term in knowledge.vocabulary.subject_terms.items()}
         self._platform_topics: dict[str, set[str]] = {}
         for fact in knowledge.facts:
             self._platform_topics.setdefault(fact.platform, set()).add(fact.topic)
@@ -170,7 +172,11 @@ class Engine:
                                          abstained=True, kind="smalltalk"), state
         if understanding.asks_where_from and not understanding.platforms:
             return compose.compose_where_from(state.citations if state else []), state
-        if understanding.uncovered_platforms:
+        if understanding.is_task_request:
+            return compose.compose_plain(self._covered_platforms_line(
+                "I can't help with that: I only answer questions, from my sources."), abstained=True,
+                kind="out_of_scope"), state
+        if understanding.uncovered_platforms and not understanding.platforms:
             names = " and ".join(understanding.uncovered_platforms)
             return compose.compose_plain(self._covered_platforms_line(
                 f"My sources don't cover {names}, so I can't tell you whether or how it uses your data for AI "
@@ -178,6 +184,7 @@ class Engine:
 
         turn = resolve_turn(understanding, state, self._facts)
         answer = self._decide(turn)
+        answer = self._note_uncovered(understanding, answer)
         if understanding.foreign:
             # A platform name was recognised in another language: answer only when confident, and say why English.
             if answer.abstained:
@@ -222,6 +229,11 @@ class Engine:
         missing_topic = self._topic_platform_lacks(turn, platform, best)
         if missing_topic:
             return self._cannot_answer(turn, platform, missing_topic)
+        best, missing_subject = self._subject_fact(turn, ranked)
+        if best is None:
+            return self._cannot_answer(turn, platform or ranked[0].fact.platform, subject=missing_subject)
+        if best is not ranked[0]:
+            ranked = [best, *[s for s in ranked if s is not best]]
 
         threshold = t.min_fact_score if (platform or turn.topics) else t.min_fact_score_no_platform
         fact_ok = best.score >= threshold
@@ -253,6 +265,30 @@ class Engine:
         notes = self._conflict_notes(ranked, facts)
         return compose.compose_facts(self.knowledge, facts, lead=self._yes_no_lead(u, best), notes=notes,
                                      confidence=best.score)
+
+    def _note_uncovered(self, u: Understanding, answer: Answer) -> Answer:
+        """"Does TikTok do this like LinkedIn?": answer for LinkedIn, but say plainly TikTok isn't covered.
+        ("Claude on Amazon Bedrock" needs no note: the answer itself names it.)"""
+        missing = [name for name in u.uncovered_platforms if name.split(" ")[0].lower() not in answer.body.lower()]
+        if not missing or answer.abstained:
+            return answer
+        note = f"My sources don't cover {' or '.join(missing)}. "
+        return answer.model_copy(update={"body": note + answer.body, "text": note + answer.text})
+
+    def _subject_fact(self, turn: Turn, ranked: list[Scored]) -> tuple[Scored | None, str | None]:
+        """The best fact that mentions what the question singles out ("DMs"), or the subject none mentions."""
+        best = ranked[0]
+        for subject in turn.understanding.subjects:
+            mentions = self._subject_mentions[subject]
+            if best.fact.kind == "gap" or any(m in best.fact.answer.lower() for m in mentions):
+                continue  # a gap fact already says the sources don't say
+            alternative = next((s for s in ranked[1:12] if s.fact.platform == best.fact.platform
+                                and s.score >= best.score - 0.15
+                                and any(m in s.fact.answer.lower() for m in mentions)), None)
+            if alternative is None:
+                return None, subject
+            best = alternative
+        return best, None
 
     def _is_on_subject(self, turn: Turn, best: Scored, vector: np.ndarray, query_text: str) -> bool:
         """Is this a question about data, AI or privacy that the knowledge could answer at all?"""
@@ -373,11 +409,13 @@ class Engine:
                 return sentence
         return None
 
-    def _cannot_answer(self, turn: Turn, platform: str | None, topic: str | None = None) -> Answer:
+    def _cannot_answer(self, turn: Turn, platform: str | None, topic: str | None = None,
+                       subject: str | None = None) -> Answer:
         vocabulary = self.knowledge.vocabulary
         if platform and platform != "general":
             name = vocabulary.platforms[platform].name
-            about = f" about {vocabulary.topics[topic].label} for {name}" if topic else ""
+            thing = subject or (vocabulary.topics[topic].label if topic else None)
+            about = f" about {thing} for {name}" if thing else ""
             body = self._covered_platforms_line(
                 f"My sources don't say anything{about}, so I can't answer that reliably. What they cover for "
                 f"{name} is how it uses people's data to train AI: what data, where, how to opt out, and what "

@@ -117,6 +117,15 @@ class NamedTerm(BaseModel):
     patterns: list[str] = []
 
 
+class SubjectTerm(BaseModel):
+    """When a question asks about one of `asked`, the answer must mention one of `answer_mentions`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    asked: list[str]
+    answer_mentions: list[str]
+
+
 class Vocabulary(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -126,6 +135,7 @@ class Vocabulary(BaseModel):
     uncovered_countries: dict[str, list[str]]
     topics: dict[str, NamedTerm]
     relevance_words: list[str] = []
+    subject_terms: dict[str, SubjectTerm] = {}
     terms: dict[str, list[str]]
 
 

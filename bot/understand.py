@@ -86,6 +86,13 @@ WHERE_FROM = re.compile(
 )
 GREETING = re.compile(r"^(hi|hello|hey|hiya|yo|good (morning|afternoon|evening)|thanks|thank you|thx|cheers|ok|okay|cool|great)[!. ]*$",
                       re.IGNORECASE)
+# A job rather than a question ("write me a LinkedIn post", "translate this"): not what the bot is for,
+# unless it is plainly about AI training or privacy ("summarise LinkedIn's AI training changes").
+TASK_REQUEST = re.compile(r"^(?:please\s+|can you\s+|could you\s+)?(?:write|compose|draft|generate|create|make|"
+                          r"translate|rewrite|paraphrase|summari[sz]e|calculate|solve|code|build|design|plan|book|"
+                          r"order|sing|draw)\b", re.IGNORECASE)
+STRICTLY_ON_SUBJECT = re.compile(r"\b(?:train\w*|opt\w*|privacy|personal data|my data|policy|policies|gdpr)\b",
+                                 re.IGNORECASE)
 YES_NO_OPENERS = re.compile(r"^(do|does|did|is|are|was|were|will|would|can|could|has|have|should|may)\b", re.IGNORECASE)
 # Words that flip a yes/no question's polarity relative to "Does X use Y?".
 POLARITY_FLIPS = re.compile(r"\b(?:excluded|exclude|exempt|safe|protected|spared|kept out|left out|not|off limits|or)\b|n't",
@@ -118,6 +125,8 @@ class Understanding:
     topics: list[str] = field(default_factory=list)
     expansions: list[str] = field(default_factory=list)
     relevant: bool = False  # mentions data, AI or privacy at all
+    subjects: list[str] = field(default_factory=list)  # subject terms asked about ("private messages")
+    is_task_request: bool = False  # "write me a post", "translate this": a job, not a question
     unknown_words: list[str] = field(default_factory=list)  # words no source or fact ever uses
     content_words: list[str] = field(default_factory=list)  # words that carry the question, platforms aside
     asks_where_from: bool = False
@@ -143,7 +152,9 @@ class _Matcher:
             phrases = sorted({a.lower() for a in aliases if a.strip()}, key=len, reverse=True)
             if phrases:
                 alternation = "|".join(re.escape(p) for p in phrases)
-                self._rules.append((key, re.compile(rf"(?<![\w/])(?:{alternation})(?![\w])", re.IGNORECASE)))
+                # A plural or possessive still counts: "under-18s", "DMs", "Meta's".
+                self._rules.append((key, re.compile(rf"(?<![\w/])(?:{alternation})(?:e?s|'s|’s)?(?![\w])",
+                                                    re.IGNORECASE)))
             if isinstance(entry, NamedTerm):
                 if entry.case_sensitive:
                     alternation = "|".join(re.escape(p) for p in entry.case_sensitive)
@@ -177,6 +188,7 @@ class Reader:
                                            re.IGNORECASE))
                        for target, aliases in vocabulary.terms.items() if aliases]
         self._relevance = _Matcher({"relevant": vocabulary.relevance_words})
+        self._subjects = _Matcher({name: term.asked for name, term in vocabulary.subject_terms.items()})
         self._domain_words = self._collect_domain_words(knowledge)
         self._known_words = known_words | self._domain_words | ENGLISH_FUNCTION_WORDS
         self._domain_list = sorted(self._domain_words)
@@ -264,6 +276,8 @@ class Reader:
             uncovered_countries=self._uncovered_countries.find(text),
             topics=list(dict.fromkeys(self._topics.find(corrected) + self._topics.find(whole))),
             relevant=bool(self._relevance.find(whole)),
+            subjects=self._subjects.find(corrected),
+            is_task_request=bool(TASK_REQUEST.match(text)) and not STRICTLY_ON_SUBJECT.search(whole),
             unknown_words=self._unknown_words(corrected),
             content_words=self._content_words(corrected),
             expansions=[target for target, rule in self._terms if rule.search(corrected)],

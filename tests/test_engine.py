@@ -282,3 +282,38 @@ async def test_opt_out_gives_each_platforms_steps(engine, chat_id):
 async def test_the_sources_summary_says_how_current_the_knowledge_is(engine):
     summary = engine.sources_summary()
     assert "46" in summary.body and "2025" in summary.body
+
+
+# ------------------------------------------------------------------ asking about something specific
+
+async def test_a_subject_no_source_mentions_for_that_platform_is_not_answered_around(engine, chat_id):
+    answer = await ask(engine, chat_id, "Does Grok train on my X direct messages?")
+    assert answer.abstained and "private messages" in answer.body
+
+
+async def test_the_same_subject_is_answered_where_a_source_covers_it(engine, chat_id):
+    answer = await ask(engine, chat_id, "Does Meta use my WhatsApp messages to train its AI?")
+    assert not answer.abstained and "private messages" in answer.body.lower()
+
+
+async def test_a_writing_job_is_declined_even_when_it_names_a_platform(engine, chat_id):
+    answer = await ask(engine, chat_id, "write me a linkedin post announcing my new job at a bank")
+    assert answer.abstained and not answer.citations
+
+
+async def test_a_product_of_an_uncovered_company_inside_a_covered_question_is_answered(engine, chat_id):
+    answer = await ask(engine, chat_id, "We use Claude via the API on Amazon Bedrock at work. "
+                                        "Does Anthropic's consumer training policy apply to us?")
+    assert not answer.abstained and answer.platform == "anthropic"
+    assert "Bedrock" in answer.body
+
+
+async def test_a_region_named_in_passing_steers_to_the_regional_fact(engine, chat_id):
+    answer = await ask(engine, chat_id, "I'm in Spain. Is my Copilot data used to train Microsoft's models?")
+    assert "EEA" in answer.body or "European Economic Area" in answer.body
+
+
+async def test_turn_that_off_after_the_ads_answer_means_the_ads_setting(engine, chat_id):
+    await ask(engine, chat_id, "Does LinkedIn share my data with Microsoft for ads?")
+    answer = await ask(engine, chat_id, "how do I turn that off")
+    assert "Share data with affiliates and partners" in answer.body or "Ads outside of LinkedIn" in answer.body

@@ -77,6 +77,7 @@ STALE_BUTTON = "This button has expired — ask the question again."
 SORRY = "Sorry, something went wrong while answering. Please try again in a moment."
 NOT_TEXT = "I can only read text. Please type your question."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do — or just type your question."
+TOKEN_REJECTED = "Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather."
 
 
 # --- services every handler shares --------------------------------------------------
@@ -162,7 +163,7 @@ class RetryingRateLimiter(AIORateLimiter):
 
 def build_application(settings: Settings, engine: Engine) -> Application:
     """The one place the PTB application is configured."""
-    _keep_secrets_out_of_logs()
+    _keep_secrets_out_of_logs(_token(settings))
     base_url = settings.telegram_api_base_url
     application = (
         ApplicationBuilder()
@@ -223,22 +224,26 @@ def run(settings: Settings, engine: Engine) -> None:
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
-        print("error: Telegram rejected TELEGRAM_BOT_TOKEN; check it with @BotFather.", file=sys.stderr)
+        print(f"error: {TOKEN_REJECTED}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
 async def run_async(settings: Settings, engine: Engine, stop: asyncio.Event) -> None:
     """Long polling inside an already running event loop, until `stop` is set."""
     application = build_application(settings, engine)
-    async with application:  # initialize (getMe) ... shutdown
-        await _on_startup(application)  # run_polling would call post_init; here we do
-        await application.start()
-        await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES, error_callback=_log_polling_error)
-        try:
-            await stop.wait()
-        finally:
-            await application.updater.stop()
-            await application.stop()
+    try:
+        async with application:  # initialize (getMe) ... shutdown
+            await _on_startup(application)  # run_polling would call post_init; here we do
+            await application.start()
+            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                                    error_callback=_log_polling_error)
+            try:
+                await stop.wait()
+            finally:
+                await application.updater.stop()
+                await application.stop()
+    except InvalidToken:
+        raise InvalidToken(TOKEN_REJECTED) from None  # PTB's own message quotes the token
 
 
 def token_or_exit(settings: Settings) -> str:
@@ -265,12 +270,39 @@ def _file_url(base_url: str) -> str:
     return f"{root}/file/bot"
 
 
-def _keep_secrets_out_of_logs() -> None:
+def _keep_secrets_out_of_logs(token: str) -> None:
     # httpx logs every request URL at INFO, and Bot API URLs contain the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
     # PTB logs request parameters (message text included) at DEBUG.
     logging.getLogger("telegram").setLevel(logging.INFO)
+    # PTB quotes a rejected token in its InvalidToken error, and logs that error (with its traceback)
+    # while starting up: every PTB logger cuts the token out of what it logs.
+    _token_filter.token = token
+    for name in ["telegram", *list(logging.root.manager.loggerDict)]:
+        if name == "telegram" or name.startswith("telegram."):
+            logging.getLogger(name).addFilter(_token_filter)  # addFilter ignores a filter already there
+
+
+class _RedactToken(logging.Filter):
+    """Replaces the bot token in a log record's message and traceback."""
+
+    token = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.token:
+            return True
+        message = record.getMessage()
+        if record.exc_info:  # format the traceback now, so the token can be cut out of it too
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        record.msg, record.args = message.replace(self.token, "<TELEGRAM_BOT_TOKEN>"), None
+        if record.exc_text:
+            record.exc_text = record.exc_text.replace(self.token, "<TELEGRAM_BOT_TOKEN>")
+        return True
+
+
+_token_filter = _RedactToken()
 
 
 async def _on_startup(application: Application) -> None:
