@@ -55,8 +55,15 @@ async def _chat(engine: Engine) -> None:
         print(f"\nbot> {reply}\n", flush=True)
 
 
+async def _chat_then_close(engine: Engine) -> None:
+    try:
+        await _chat(engine)
+    finally:
+        await engine.close()  # flush and close the state store (SQLite, Redis)
+
+
 def run(engine: Engine) -> None:
     try:
-        asyncio.run(_chat(engine))
+        asyncio.run(_chat_then_close(engine))
     except KeyboardInterrupt:
         print()

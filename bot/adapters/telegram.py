@@ -210,17 +210,7 @@ def run(settings: Settings, engine: Engine) -> None:
     application = build_application(settings, engine)
     try:
         if settings.telegram_webhook_url:
-            url = settings.telegram_webhook_url
-            secret = settings.telegram_webhook_secret
-            application.run_webhook(
-                listen=settings.telegram_webhook_listen,
-                port=settings.telegram_webhook_port,
-                url_path=urlparse(url).path.lstrip("/"),
-                webhook_url=url,
-                # Telegram echoes this in a header, so strangers can't post fake updates.
-                secret_token=secret.get_secret_value() if secret else secrets.token_urlsafe(32),
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            application.run_webhook(**_webhook_options(settings), allowed_updates=ALLOWED_UPDATES)
         else:
             application.run_polling(allowed_updates=ALLOWED_UPDATES)
     except InvalidToken:
@@ -228,15 +218,32 @@ def run(settings: Settings, engine: Engine) -> None:
         raise SystemExit(2) from None
 
 
+def _webhook_options(settings: Settings) -> dict[str, Any]:
+    url = settings.telegram_webhook_url or ""
+    secret = settings.telegram_webhook_secret
+    return {
+        "listen": settings.telegram_webhook_listen,
+        "port": settings.telegram_webhook_port,
+        "url_path": urlparse(url).path.lstrip("/"),
+        "webhook_url": url,
+        # Telegram echoes this in a header, so strangers can't post fake updates.
+        "secret_token": secret.get_secret_value() if secret else secrets.token_urlsafe(32),
+    }
+
+
 async def run_async(settings: Settings, engine: Engine, stop: asyncio.Event) -> None:
-    """Long polling inside an already running event loop, until `stop` is set."""
+    """Long polling (or the webhook, when TELEGRAM_WEBHOOK_URL is set) inside a running loop, until `stop`."""
     application = build_application(settings, engine)
     try:
         async with application:  # initialize (getMe) ... shutdown
             await _on_startup(application)  # run_polling would call post_init; here we do
             await application.start()
-            await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
-                                                    error_callback=_log_polling_error)
+            if settings.telegram_webhook_url:
+                await application.updater.start_webhook(**_webhook_options(settings),
+                                                        allowed_updates=ALLOWED_UPDATES)
+            else:
+                await application.updater.start_polling(allowed_updates=ALLOWED_UPDATES,
+                                                        error_callback=_log_polling_error)
             try:
                 await stop.wait()
             finally:
