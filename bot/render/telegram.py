@@ -52,14 +52,19 @@ def render_quotes(citations: Sequence[Citation], limit: int = MAX_MESSAGE_LENGTH
     """The "Sources" view: each source with the verbatim quote behind the answer."""
     if not citations:
         return render_text("This answer has no quoted sources.", limit)
-    blocks = ["<b>What the sources say</b>"]
-    for citation in citations:
-        quote = escape(_shorten(citation.quote, MAX_QUOTE_CHARS), quote=False)
-        block = f"{_source_line(citation)}\n<blockquote>{quote}</blockquote>"
-        if telegram_length(block) > limit:  # only a pathological URL gets here
-            block = f"{_source_line(citation, link=False)}\n<blockquote>{quote}</blockquote>"
-        blocks.append(block)
+    blocks = ["<b>What the sources say</b>"] + [_quote_block(citation, limit) for citation in citations]
     return _pack(blocks, limit)
+
+
+def _quote_block(citation: Citation, limit: int) -> str:
+    """A source line and its quote in one message: only a pathological URL or text that escapes to
+    several times its length (every "&" becomes "&amp;") needs the link dropped or the quote shortened."""
+    for link, quote_chars in ((True, MAX_QUOTE_CHARS), (False, MAX_QUOTE_CHARS), (False, 200), (False, 40)):
+        quote = escape(_shorten(citation.quote, quote_chars), quote=False)
+        block = f"{_source_line(citation, link=link)}\n<blockquote>{quote}</blockquote>"
+        if telegram_length(block) <= limit:
+            break
+    return block
 
 
 def _source_list(citations: Sequence[Citation]) -> list[str]:
@@ -75,7 +80,7 @@ def _source_list(citations: Sequence[Citation]) -> list[str]:
 def _source_line(citation: Citation, link: bool = True, numbers: list[int] | None = None) -> str:
     """`[n] Title — Publisher, date`, the title linking to the source."""
     title = escape(_shorten(citation.title, MAX_TITLE_CHARS), quote=False)
-    if link and _is_web_url(citation.url) and len(citation.url) <= 2000:
+    if link and _is_web_url(citation.url) and len(escape(citation.url, quote=True)) <= 2000:
         title = f'<a href="{escape(citation.url, quote=True)}">{title}</a>'
     details = escape(_shorten(citation.publisher, MAX_TITLE_CHARS), quote=False)
     if citation.published:
