@@ -24,6 +24,9 @@ import bm25s
 import faiss
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on import
+# One query at a time: faiss's OpenMP threads only add overhead on 2 cores (scripts/bench_growth.py:
+# exact search over 50,000 vectors 7.9 ms with 2 threads, 3.4 ms with 1).
+faiss.omp_set_num_threads(1)
 import numpy as np
 import Stemmer
 
@@ -144,7 +147,8 @@ def vector_index(vectors: np.ndarray, approximate_threshold: int) -> faiss.Index
     if len(vectors) > approximate_threshold:
         index = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 64
+        # recall@10 >= 0.95 needs efSearch 64 up to ~50,000 vectors and 128 at ~100,000 (bench_growth.py)
+        index.hnsw.efSearch = 64 if len(vectors) <= 50_000 else 128
     else:
         index = faiss.IndexFlatIP(dimension)
     index.add(vectors)
