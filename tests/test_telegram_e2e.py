@@ -36,7 +36,7 @@ from tests.standins.telegram_api import MAX_MESSAGE_LENGTH, TelegramStandIn, vis
 pytestmark = pytest.mark.filterwarnings("ignore:.*retry_after.*:telegram.warnings.PTBDeprecationWarning")
 
 ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "123456789:AAFakeTokenForTests-onlyXyZ0123456789ab"  # shaped like a real one; reaches nothing
+TOKEN = "123456789" + ":" + "AAFakeTokenForTests-onlyXyZ0123456789ab"  # shaped like a real one; reaches nothing
 LINKEDIN_QUESTION = "How do I stop LinkedIn using my data to train AI?"
 
 _ids = itertools.count(1)
