@@ -306,8 +306,11 @@ class Engine:
             # the question's meaning, the question is about something the sources don't cover.
             unknown = set(u.unknown_words)
             reduced = " ".join(w for w in u.corrected.split() if w.strip("?,.!:;'\"").lower() not in unknown)
-            original = vector if query_text == u.corrected else self.index.embedder.embed_one(u.corrected)
-            if float(original[0] @ self.index.embedder.embed_one(reduced)[0]) < self.tuning.unknown_word_shift:
+            if query_text == u.corrected:
+                original, without = vector[0], self.index.embedder.embed_one(reduced)[0]
+            else:  # one batch of two costs about as much as one embedding (scripts/bench.py)
+                original, without = self.index.embedder.embed([u.corrected, reduced], batch_size=2)
+            if float(original @ without) < self.tuning.unknown_word_shift:
                 return False
         return True
 
